@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * redis_scripts.h - the Lua scripts that make each Redis Streams operation
+ * atomic (DESIGN.md, "Delivery semantics"). Key layout per env, all keys in
+ * one cluster hash slot thanks to the {env} tag:
+ *   tripgen:{env}:in, :in:prio  input streams, ids 0-<n> from :seq
+ *   tripgen:{env}:out           sink stream, ids 0-<n> from :out:seq
+ *   tripgen:{env}:dlq           dead letters, ids 0-<n> from :dlq:seq
+ *   tripgen:{env}:delayed       sorted set of retries by due time (ms)
+ *   tripgen:{env}:result:{rid}  hash generation -> final result JSON
+ * An acked input entry is deleted at once (XACK + XDEL in one script), so
+ * the input streams hold only waiting and pending entries and
+ * waiting = XLEN - pending stays exact after deletes.
+ */
+#ifndef TG_REDIS_SCRIPTS_H
+#define TG_REDIS_SCRIPTS_H
+
+/* Shared helpers, prepended to the scripts that publish or ack. */
+#define TG_LUA_HELPERS                                                                    \
+  "local function publish(kres, kout, kseq, gen, json, rid, ttl, maxlen, lastcode)\n"     \
+  "  if redis.call('HSETNX', kres, gen, json) == 0 then return 0 end\n"                   \
+  "  redis.call('PEXPIRE', kres, ttl)\n"                                                  \
+  "  local idx = redis.call('INCR', kseq)\n"                                              \
+  "  if lastcode ~= '0' then\n"                                                           \
+  "    redis.call('XADD', kout, 'MAXLEN', '~', maxlen, '0-' .. idx, 'request_id', rid,\n" \
+  "      'generation', gen, 'last_code', lastcode, 'result', json)\n"                     \
+  "  else\n"                                                                              \
+  "    redis.call('XADD', kout, 'MAXLEN', '~', maxlen, '0-' .. idx, 'request_id', rid,\n" \
+  "      'generation', gen, 'result', json)\n"                                            \
+  "  end\n"                                                                               \
+  "  return idx\n"                                                                        \
+  "end\n"                                                                                 \
+  "local function ack(kin, group, id)\n"                                                  \
+  "  if id ~= '' then\n"                                                                  \
+  "    redis.call('XACK', kin, group, id)\n"                                              \
+  "    redis.call('XDEL', kin, id)\n"                                                     \
+  "  end\n"                                                                               \
+  "end\n"                                                                                 \
+  "local function is_pending(kin, group, id)\n"                                           \
+  "  if id == '' then return true end\n"                                                  \
+  "  return #redis.call('XPENDING', kin, group, id, id, 1) > 0\n"                         \
+  "end\n"
+
+/* KEYS: seq, target stream, in, in:prio. ARGV: cap, request_id, job, enqueued_at. */
+#define TG_LUA_PUT                                                                        \
+  "if redis.call('XLEN', KEYS[3]) + redis.call('XLEN', KEYS[4]) >= tonumber(ARGV[1]) then\n" \
+  "  return redis.error_reply('QUEUEFULL the input queue holds its cap of ' .. ARGV[1] ..\n" \
+  "    ' entries')\n"                                                                     \
+  "end\n"                                                                                 \
+  "local idx = redis.call('INCR', KEYS[1])\n"                                             \
+  "redis.call('XADD', KEYS[2], '0-' .. idx, 'request_id', ARGV[2], 'job', ARGV[3],\n"     \
+  "  'enqueued_at', ARGV[4])\n"                                                           \
+  "return idx\n"
+
+/* KEYS: result hash, out, out:seq, input stream.
+ * ARGV: group, entry id, generation, result, request_id, ttl, maxlen, last_code. */
+#define TG_LUA_COMPLETE                                                                   \
+  TG_LUA_HELPERS                                                                          \
+  "local idx = publish(KEYS[1], KEYS[2], KEYS[3], ARGV[3], ARGV[4], ARGV[5], ARGV[6],\n"  \
+  "  ARGV[7], ARGV[8])\n"                                                                 \
+  "ack(KEYS[4], ARGV[1], ARGV[2])\n"                                                      \
+  "return idx\n"
+
+/* KEYS: as COMPLETE, then dlq, dlq:seq.
+ * ARGV: as COMPLETE, then payload, dead_at, deliveries, index. */
+#define TG_LUA_DEAD_LETTER                                                                \
+  TG_LUA_HELPERS                                                                          \
+  "if not is_pending(KEYS[4], ARGV[1], ARGV[2]) then return -1 end\n"                     \
+  "local idx = publish(KEYS[1], KEYS[2], KEYS[3], ARGV[3], ARGV[4], ARGV[5], ARGV[6],\n"  \
+  "  ARGV[7], ARGV[8])\n"                                                                 \
+  "local d = redis.call('INCR', KEYS[6])\n"                                               \
+  "redis.call('XADD', KEYS[5], '0-' .. d, 'request_id', ARGV[5], 'generation', ARGV[3],\n" \
+  "  'job', ARGV[9], 'result', ARGV[4], 'dead_at', ARGV[10], 'deliveries', ARGV[11],\n"  \
+  "  'index', ARGV[12])\n"                                                                \
+  "ack(KEYS[4], ARGV[1], ARGV[2])\n"                                                      \
+  "return idx\n"
+
+/* KEYS: input stream, delayed. ARGV: group, entry id, due_ms, member. */
+#define TG_LUA_RETRY_LATER                                                                \
+  TG_LUA_HELPERS                                                                          \
+  "if not is_pending(KEYS[1], ARGV[1], ARGV[2]) then return 0 end\n"                      \
+  "redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])\n"                                       \
+  "ack(KEYS[1], ARGV[1], ARGV[2])\n"                                                      \
+  "return 1\n"
+
+/* KEYS: delayed, seq, in, in:prio. ARGV: now_ms, max.
+ * Members are "<p|n>\t<request_id>\t<enqueued_at_ms>\t<job JSON>". */
+#define TG_LUA_PROMOTE_DUE                                                                \
+  "local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0,\n"       \
+  "  tonumber(ARGV[2]))\n"                                                                \
+  "for _, m in ipairs(due) do\n"                                                          \
+  "  redis.call('ZREM', KEYS[1], m)\n"                                                    \
+  "  local a = string.find(m, '\\t', 3, true)\n"                                          \
+  "  local b = string.find(m, '\\t', a + 1, true)\n"                                      \
+  "  local stream = KEYS[3]\n"                                                            \
+  "  if string.sub(m, 1, 1) == 'p' then stream = KEYS[4] end\n"                           \
+  "  local idx = redis.call('INCR', KEYS[2])\n"                                           \
+  "  redis.call('XADD', stream, '0-' .. idx, 'request_id', string.sub(m, 3, a - 1),\n"    \
+  "    'job', string.sub(m, b + 1), 'enqueued_at', string.sub(m, a + 1, b - 1))\n"        \
+  "end\n"                                                                                 \
+  "return #due\n"
+
+/* KEYS: in:prio, in. ARGV: group, consumer, min_idle_ms, max.
+ * Returns {stream number (1 prio, 2 normal), id, deliveries, fields} per entry. */
+#define TG_LUA_RECLAIM                                                                    \
+  "local out = {}\n"                                                                      \
+  "local left = tonumber(ARGV[4])\n"                                                      \
+  "for k = 1, 2 do\n"                                                                     \
+  "  local cursor = '0-0'\n"                                                              \
+  "  repeat\n"                                                                            \
+  "    local r = redis.call('XAUTOCLAIM', KEYS[k], ARGV[1], ARGV[2], ARGV[3], cursor,\n"  \
+  "      'COUNT', left)\n"                                                                \
+  "    cursor = r[1]\n"                                                                   \
+  "    for _, e in ipairs(r[2]) do\n"                                                     \
+  "      local p = redis.call('XPENDING', KEYS[k], ARGV[1], e[1], e[1], 1)\n"             \
+  "      local cnt = 1\n"                                                                 \
+  "      if p[1] then cnt = p[1][4] end\n"                                                \
+  "      table.insert(out, {k, e[1], cnt, e[2]})\n"                                       \
+  "      left = left - 1\n"                                                               \
+  "    end\n"                                                                             \
+  "  until cursor == '0-0' or left <= 0\n"                                                \
+  "  if left <= 0 then break end\n"                                                       \
+  "end\n"                                                                                 \
+  "return out\n"
+
+/* KEYS: in, in:prio, delayed, dlq. ARGV: group.
+ * Returns {waiting, waiting_priority, pending, delayed, dead}. */
+#define TG_LUA_DEPTH                                                                      \
+  "local function pend(k)\n"                                                              \
+  "  local r = redis.pcall('XPENDING', k, ARGV[1])\n"                                     \
+  "  if type(r) == 'table' and r.err == nil then return r[1] end\n"                       \
+  "  return 0\n"                                                                          \
+  "end\n"                                                                                 \
+  "local pi, pp = pend(KEYS[1]), pend(KEYS[2])\n"                                         \
+  "local wi = redis.call('XLEN', KEYS[1]) - pi\n"                                         \
+  "local wp = redis.call('XLEN', KEYS[2]) - pp\n"                                         \
+  "if wi < 0 then wi = 0 end\n"                                                           \
+  "if wp < 0 then wp = 0 end\n"                                                           \
+  "return {wi + wp, wp, pi + pp, redis.call('ZCARD', KEYS[3]), redis.call('XLEN', KEYS[4])}\n"
+
+/* KEYS: in, in:prio. ARGV: group, entry id. Returns entries deleted. */
+#define TG_LUA_REMOVE                                                                     \
+  "local n = 0\n"                                                                         \
+  "for k = 1, 2 do\n"                                                                     \
+  "  redis.call('XACK', KEYS[k], ARGV[1], ARGV[2])\n"                                     \
+  "  n = n + redis.call('XDEL', KEYS[k], ARGV[2])\n"                                      \
+  "end\n"                                                                                 \
+  "return n\n"
+
+#endif

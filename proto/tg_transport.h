@@ -1,0 +1,298 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * tg_transport.h - the queue transport: how jobs reach workers and results
+ * reach consumers, with at-least-once delivery and idempotent effects.
+ *
+ * A transport serves one environment. Its operations are DESIGN.md's:
+ * put, take, complete (publish + result record + ack, atomically),
+ * retry_later (ack + delay, atomically), dead_letter, extend_lease,
+ * promote_due, reclaim and depth, plus the reads the CLI needs. The backend
+ * (Redis Streams today) sits behind a const ops table.
+ *
+ * A handle is not thread-safe: give each thread its own. Handles of one
+ * process may share a consumer name; only one of them should take().
+ */
+#ifndef TG_TRANSPORT_H
+#define TG_TRANSPORT_H
+
+#include "tg_err.h"
+#include "tg_job.h"
+#include "tg_result.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct tg_transport_s tg_transport_t;
+
+/* Settings of a transport; tg_transport_conf_init() fills the defaults. */
+struct tg_transport_conf {
+  char backend[16];             /* "redis" */
+  char redis_url[512];          /* redis://[[user]:pass@]host[:port][/db] or unix:///path */
+  char env[TG_MAX_ENV_CHARS + 1];
+  char group[64];               /* consumer group of the workers */
+  char consumer[128];           /* stable consumer name; "" = host-pid */
+  int64_t visibility_timeout_ms; /* idle time after which reclaim() takes an entry */
+  int max_deliveries;           /* deliveries before an entry is dead-lettered */
+  int64_t queue_cap;            /* put() beyond this many input entries: queue full */
+  int64_t sink_max_len;         /* approximate length the output stream is trimmed to */
+  int64_t result_ttl_ms;        /* lifetime of result records */
+  int64_t connect_timeout_ms;
+  int64_t command_timeout_ms;
+  int64_t reconnect_max_ms;     /* how long one operation keeps reconnecting */
+};
+
+/* A job handed to a consumer. */
+typedef struct tg_delivery {
+  uint64_t index;               /* EAS index (the n of stream id 0-n) */
+  bool priority;                /* read from the priority stream */
+  int64_t deliveries;           /* times delivered, this one included */
+  char entry_id[48];            /* stream entry id */
+  char request_id[TG_MAX_REQUEST_ID_CHARS + 1];
+  char *payload;                /* the job JSON as stored */
+  size_t payload_len;
+  int64_t enqueued_at_ms;
+  tg_job_t *job;                /* parsed job, NULL when the payload is invalid */
+  char parse_error[256];        /* why job is NULL */
+} tg_delivery_t;
+
+/* Queue depth, the same words everywhere (DESIGN.md, "Depth"). */
+struct tg_depth {
+  int64_t waiting;              /* in the input streams, not yet delivered */
+  int64_t waiting_priority;     /* the part of waiting in the priority stream */
+  int64_t pending;              /* delivered, not acked */
+  int64_t delayed;              /* waiting for a retry's due time */
+  int64_t dead;                 /* in the dead-letter stream */
+};
+
+/* One frame of the output (sink) stream. */
+struct tg_sink_frame {
+  uint64_t index;
+  char request_id[TG_MAX_REQUEST_ID_CHARS + 1];
+  char *result;                 /* the result JSON */
+};
+
+/**
+ * tg_transport_conf_init() - fill a conf with the defaults
+ * @conf: the conf
+ * @env:  environment name (NULL: "dev")
+ */
+void tg_transport_conf_init(struct tg_transport_conf *conf, const char *env);
+
+/**
+ * tg_transport_new() - connect to the queue backend of one environment
+ * @conf:   settings (copied)
+ * @errstr: reason on failure (never holds a password)
+ * @n:      its size
+ *
+ * Creates the consumer group when missing.
+ *
+ * Return: the handle, or NULL.
+ */
+tg_transport_t *tg_transport_new(const struct tg_transport_conf *conf, char *errstr, size_t n);
+
+/**
+ * tg_transport_destroy() - disconnect and free (NULL-safe)
+ * @t: the handle
+ */
+void tg_transport_destroy(tg_transport_t *t);
+
+/**
+ * tg_transport_consumer() - the consumer name this handle uses
+ * @t: the handle
+ *
+ * Return: the name.
+ */
+const char *tg_transport_consumer(const tg_transport_t *t);
+
+/**
+ * tg_transport_put() - enqueue a job
+ * @t:      the handle
+ * @job:    the job; its env must be the transport's
+ * @index:  set to the new EAS index
+ * @errstr: reason on failure
+ * @n:      its size
+ *
+ * Return: TG_OK, TG_ERR_QUEUE_FULL at the cap, TG_ERR_INVAL for another env,
+ * TG_ERR_TRANSPORT when the backend is unreachable.
+ */
+tg_err_t tg_transport_put(tg_transport_t *t, const tg_job_t *job, uint64_t *index, char *errstr,
+                          size_t n);
+
+/**
+ * tg_transport_take() - receive up to @max jobs, priority ones first
+ * @t:          the handle
+ * @max:        most deliveries to return (>= 1)
+ * @timeout_ms: how long to block when nothing is waiting (0: don't block)
+ * @out:        set to a malloc()ed array of deliveries (free with
+ *              tg_deliveries_free())
+ * @n_out:      set to its length
+ * @errstr:     reason on failure
+ * @n:          its size
+ *
+ * The first call of a handle returns the consumer's own pending entries
+ * (left by a previous run under the same name). Entries delivered more than
+ * max_deliveries times are dead-lettered here with a failed result and not
+ * returned. A delivery whose payload is not a valid job has job == NULL and
+ * the reason in parse_error; the caller answers it with a failed result.
+ *
+ * Return: TG_OK (possibly with *n_out == 0), or an error.
+ */
+tg_err_t tg_transport_take(tg_transport_t *t, int max, int timeout_ms, tg_delivery_t **out,
+                           int *n_out, char *errstr, size_t n);
+
+/**
+ * tg_transport_complete() - publish the final result and ack, atomically
+ * @t:         the handle
+ * @d:         the delivery it answers
+ * @r:         the result
+ * @published: set to false when a result for (request_id, generation) was
+ *             already stored, so nothing new became visible
+ * @errstr:    reason on failure
+ * @n:         its size
+ *
+ * Return: TG_OK or an error; safe to repeat.
+ */
+tg_err_t tg_transport_complete(tg_transport_t *t, const tg_delivery_t *d, const tg_result_t *r,
+                               bool *published, char *errstr, size_t n);
+
+/**
+ * tg_transport_retry_later() - ack a delivery and schedule its next attempt
+ * @t:      the handle
+ * @d:      the delivery
+ * @next:   the job to run again (attempt already incremented)
+ * @due_ms: wall-clock time before which it is not taken again
+ * @errstr: reason on failure
+ * @n:      its size
+ *
+ * Return: TG_OK or an error.
+ */
+tg_err_t tg_transport_retry_later(tg_transport_t *t, const tg_delivery_t *d,
+                                  const tg_job_t *next, int64_t due_ms, char *errstr, size_t n);
+
+/**
+ * tg_transport_dead_letter() - publish a failed result, keep the job in the
+ * dead-letter stream and ack it, atomically
+ * @t:      the handle
+ * @d:      the delivery
+ * @r:      the failed result carrying the last error
+ * @errstr: reason on failure
+ * @n:      its size
+ *
+ * Return: TG_OK or an error; a repeat for an entry already acked does nothing.
+ */
+tg_err_t tg_transport_dead_letter(tg_transport_t *t, const tg_delivery_t *d,
+                                  const tg_result_t *r, char *errstr, size_t n);
+
+/**
+ * tg_transport_extend_lease() - reset the idle time of a delivery being worked on
+ * @t:      the handle
+ * @d:      the delivery
+ * @errstr: reason on failure
+ * @n:      its size
+ *
+ * Return: TG_OK, or TG_ERR_NOT_FOUND when the entry is no longer pending
+ * (acked, or reclaimed by another consumer after the visibility timeout).
+ */
+tg_err_t tg_transport_extend_lease(tg_transport_t *t, const tg_delivery_t *d, char *errstr,
+                                   size_t n);
+
+/**
+ * tg_transport_promote_due() - move retries whose due time has come back
+ * to the input streams
+ * @t:        the handle
+ * @now_ms:   the current wall-clock time
+ * @max:      most jobs to move in one call
+ * @promoted: set to the number moved
+ * @errstr:   reason on failure
+ * @n:        its size
+ *
+ * Return: TG_OK or an error; safe to run from several processes.
+ */
+tg_err_t tg_transport_promote_due(tg_transport_t *t, int64_t now_ms, int max, int *promoted,
+                                  char *errstr, size_t n);
+
+/**
+ * tg_transport_reclaim() - take over entries idle longer than the
+ * visibility timeout (their consumer died or stalled)
+ * @t:      the handle; the entries move to its consumer
+ * @max:    most entries to claim
+ * @out:    set to the claimed deliveries (tg_deliveries_free())
+ * @n_out:  set to their number
+ * @errstr: reason on failure
+ * @n:      its size
+ *
+ * Entries past max_deliveries are dead-lettered instead of returned.
+ *
+ * Return: TG_OK or an error.
+ */
+tg_err_t tg_transport_reclaim(tg_transport_t *t, int max, tg_delivery_t **out, int *n_out,
+                              char *errstr, size_t n);
+
+/**
+ * tg_transport_depth() - waiting, pending, delayed and dead counts
+ * @t:      the handle
+ * @out:    the numbers
+ * @errstr: reason on failure
+ * @n:      its size
+ *
+ * Return: TG_OK or an error.
+ */
+tg_err_t tg_transport_depth(tg_transport_t *t, struct tg_depth *out, char *errstr, size_t n);
+
+/**
+ * tg_transport_remove() - delete an input entry by index (EAS delete)
+ * @t:       the handle
+ * @index:   the EAS index
+ * @removed: set to true when an entry was deleted
+ * @errstr:  reason on failure
+ * @n:       its size
+ *
+ * Return: TG_OK or an error.
+ */
+tg_err_t tg_transport_remove(tg_transport_t *t, uint64_t index, bool *removed, char *errstr,
+                             size_t n);
+
+/**
+ * tg_transport_get_result() - the stored result of the latest generation
+ * @t:          the handle
+ * @request_id: the request
+ * @json_out:   set to a malloc()ed result JSON
+ * @errstr:     reason on failure
+ * @n:          its size
+ *
+ * Return: TG_OK, TG_ERR_NOT_FOUND when there is none yet, or an error.
+ */
+tg_err_t tg_transport_get_result(tg_transport_t *t, const char *request_id, char **json_out,
+                                 char *errstr, size_t n);
+
+/**
+ * tg_transport_read_sink() - read output frames from an index on
+ * @t:          the handle
+ * @from_index: first index wanted (0: from the oldest kept)
+ * @max:        most frames
+ * @timeout_ms: how long to block when there is none (0: don't block)
+ * @out:        set to the frames (tg_sink_frames_free())
+ * @n_out:      set to their number
+ * @errstr:     reason on failure
+ * @n:          its size
+ *
+ * Return: TG_OK or an error.
+ */
+tg_err_t tg_transport_read_sink(tg_transport_t *t, uint64_t from_index, int max, int timeout_ms,
+                                struct tg_sink_frame **out, int *n_out, char *errstr, size_t n);
+
+/**
+ * tg_deliveries_free() - free deliveries from take() or reclaim() (NULL-safe)
+ * @d: the array
+ * @n: its length
+ */
+void tg_deliveries_free(tg_delivery_t *d, int n);
+
+/**
+ * tg_sink_frames_free() - free frames from read_sink() (NULL-safe)
+ * @f: the array
+ * @n: its length
+ */
+void tg_sink_frames_free(struct tg_sink_frame *f, int n);
+
+#endif

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * transport_int.h - what a queue backend implements: the const ops table
+ * that transport.c drives. Backends see raw payloads; parsing, poison
+ * detection and result serialisation happen once, in transport.c.
+ */
+#ifndef TG_TRANSPORT_INT_H
+#define TG_TRANSPORT_INT_H
+
+#include "tg_transport.h"
+
+/* A result ready to publish. */
+struct tg_publish {
+  const char *request_id;
+  int64_t generation;
+  const char *result_json;
+  int last_code;               /* EAS lastCode tag of the frame; 0 on success */
+};
+
+struct tg_transport_ops {
+  const char *name;
+  tg_err_t (*open)(tg_transport_t *t, char *errstr, size_t n);
+  void (*close)(tg_transport_t *t);
+  tg_err_t (*put)(tg_transport_t *t, const char *request_id, const char *job_json, bool priority,
+                  int64_t enqueued_at_ms, uint64_t *index, char *errstr, size_t n);
+  /* fills index, priority, deliveries, entry_id, request_id, payload, enqueued_at_ms */
+  tg_err_t (*take)(tg_transport_t *t, int max, int timeout_ms, tg_delivery_t **out, int *n_out,
+                   char *errstr, size_t n);
+  tg_err_t (*complete)(tg_transport_t *t, const tg_delivery_t *d, const struct tg_publish *p,
+                       bool *published, char *errstr, size_t n);
+  tg_err_t (*retry_later)(tg_transport_t *t, const tg_delivery_t *d, const char *request_id,
+                          const char *job_json, bool priority, int64_t enqueued_at_ms,
+                          int64_t due_ms, char *errstr, size_t n);
+  tg_err_t (*dead_letter)(tg_transport_t *t, const tg_delivery_t *d, const struct tg_publish *p,
+                          char *errstr, size_t n);
+  tg_err_t (*extend_lease)(tg_transport_t *t, const tg_delivery_t *d, char *errstr, size_t n);
+  tg_err_t (*promote_due)(tg_transport_t *t, int64_t now_ms, int max, int *promoted,
+                          char *errstr, size_t n);
+  tg_err_t (*reclaim)(tg_transport_t *t, int max, tg_delivery_t **out, int *n_out, char *errstr,
+                      size_t n);
+  tg_err_t (*depth)(tg_transport_t *t, struct tg_depth *out, char *errstr, size_t n);
+  tg_err_t (*remove)(tg_transport_t *t, uint64_t index, bool *removed, char *errstr, size_t n);
+  tg_err_t (*get_result)(tg_transport_t *t, const char *request_id, char **json_out,
+                         char *errstr, size_t n);
+  tg_err_t (*read_sink)(tg_transport_t *t, uint64_t from_index, int max, int timeout_ms,
+                        struct tg_sink_frame **out, int *n_out, char *errstr, size_t n);
+};
+
+struct tg_transport_s {
+  const struct tg_transport_ops *ops;
+  struct tg_transport_conf conf;
+  void *backend;               /* the backend's own state */
+};
+
+extern const struct tg_transport_ops tg_transport_redis;
+
+#endif

@@ -1,0 +1,801 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * transport_redis.c - the Redis Streams queue backend (the default, like
+ * EAS). One hiredis connection per handle; every multi-step operation is
+ * one Lua script (redis_scripts.h), so a worker may die between any two
+ * instructions without losing or doubling an effect. A lost connection is
+ * re-established with backoff for up to reconnect_max_ms per operation,
+ * with one log line when it drops and one when it is back.
+ */
+#include "redis_scripts.h"
+#include "redis_url.h"
+#include "tg_json.h"
+#include "tg_log.h"
+#include "tg_time.h"
+#include "transport_int.h"
+
+#include <hiredis/hiredis.h>
+#include <inttypes.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum script_id { S_PUT, S_COMPLETE, S_DEAD, S_RETRY, S_PROMOTE, S_RECLAIM, S_DEPTH, S_REMOVE,
+                 S__COUNT };
+
+static const char *const script_src[S__COUNT] = {
+  [S_PUT] = TG_LUA_PUT,           [S_COMPLETE] = TG_LUA_COMPLETE,
+  [S_DEAD] = TG_LUA_DEAD_LETTER,  [S_RETRY] = TG_LUA_RETRY_LATER,
+  [S_PROMOTE] = TG_LUA_PROMOTE_DUE, [S_RECLAIM] = TG_LUA_RECLAIM,
+  [S_DEPTH] = TG_LUA_DEPTH,       [S_REMOVE] = TG_LUA_REMOVE,
+};
+
+#define KEY_MAX 128
+#define MAX_ARGS 24
+
+struct redis_be {
+  redisContext *c;
+  struct tg_redis_url url;
+  char shown_url[320];       /* password masked */
+  bool was_connected;
+  int64_t lost_at_ms;
+  char k_in[KEY_MAX], k_prio[KEY_MAX], k_seq[KEY_MAX], k_out[KEY_MAX], k_out_seq[KEY_MAX];
+  char k_dlq[KEY_MAX], k_dlq_seq[KEY_MAX], k_delayed[KEY_MAX];
+  char sha[S__COUNT][41];
+  bool own_pel_done;         /* the first take() has read this consumer's old entries */
+  tg_delivery_t *carry;      /* delivered by a blocking read beyond max; handed out next */
+  int n_carry;
+};
+
+static struct redis_be *BE(tg_transport_t *t) { return t->backend; }
+
+static struct timeval tv_ms(int64_t ms) {
+  struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+  return tv;
+}
+
+/* ---- connection ------------------------------------------------------- */
+
+static tg_err_t check_simple(redisReply *r, const char *what, char *errstr, size_t n) {
+  if (r && r->type == REDIS_REPLY_ERROR) {
+    snprintf(errstr, n, "redis %s: %s", what, r->str);
+    freeReplyObject(r);
+    return TG_ERR_TRANSPORT;
+  }
+  freeReplyObject(r);
+  return TG_OK;
+}
+
+static tg_err_t be_connect(tg_transport_t *t, char *errstr, size_t n) {
+  struct redis_be *b = BE(t);
+  struct timeval tv = tv_ms(t->conf.connect_timeout_ms);
+  redisContext *c = b->url.is_unix ? redisConnectUnixWithTimeout(b->url.host, tv)
+                                   : redisConnectWithTimeout(b->url.host, b->url.port, tv);
+  if (!c || c->err) {
+    snprintf(errstr, n, "redis %s: cannot connect: %s", b->shown_url,
+             c ? c->errstr : "out of memory");
+    redisFree(c);
+    return TG_ERR_TRANSPORT;
+  }
+  redisSetTimeout(c, tv_ms(t->conf.command_timeout_ms));
+  redisReply *r = NULL;
+  if (*b->url.password) {
+    r = *b->url.user ? redisCommand(c, "AUTH %s %s", b->url.user, b->url.password)
+                     : redisCommand(c, "AUTH %s", b->url.password);
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+      /* the server's text names no secret; ours must not either */
+      snprintf(errstr, n, "redis %s: authentication failed%s%s", b->shown_url, r ? ": " : "",
+               r ? r->str : "");
+      freeReplyObject(r);
+      redisFree(c);
+      return TG_ERR_TRANSPORT;
+    }
+    freeReplyObject(r);
+  }
+  if (b->url.db) {
+    r = redisCommand(c, "SELECT %d", b->url.db);
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+      snprintf(errstr, n, "redis %s: SELECT %d failed", b->shown_url, b->url.db);
+      freeReplyObject(r);
+      redisFree(c);
+      return TG_ERR_TRANSPORT;
+    }
+    freeReplyObject(r);
+  }
+  b->c = c;
+  if (b->lost_at_ms)
+    tg_log(TG_INFO, "event=redis_reconnected url=%s down_ms=%" PRId64, b->shown_url,
+           tg_mono_ms() - b->lost_at_ms);
+  b->lost_at_ms = 0;
+  b->was_connected = true;
+  return TG_OK;
+}
+
+static void be_disconnect(struct redis_be *b, const char *why) {
+  if (!b->c)
+    return;
+  char q[256];
+  tg_log(TG_WARN, "event=redis_disconnected url=%s err=%s", b->shown_url,
+         tg_logq(q, sizeof(q), why));
+  redisFree(b->c);
+  b->c = NULL;
+  b->lost_at_ms = tg_mono_ms();
+}
+
+static tg_err_t ensure_groups(tg_transport_t *t, char *errstr, size_t n);
+
+/* True for server errors that pass: loading after a restart, a busy script. */
+static bool transient_server_error(const redisReply *r) {
+  return r->type == REDIS_REPLY_ERROR &&
+         (strncmp(r->str, "LOADING", 7) == 0 || strncmp(r->str, "BUSY ", 5) == 0 ||
+          strncmp(r->str, "TRYAGAIN", 8) == 0 || strncmp(r->str, "MASTERDOWN", 10) == 0);
+}
+
+/*
+ * Run one command, reconnecting with backoff while the connection is down,
+ * for up to reconnect_max_ms. Returns the reply (server errors included, for
+ * the caller to read) or NULL with *err and errstr set.
+ * @block_ms: extra socket timeout for a blocking command (0 for none).
+ */
+static redisReply *be_cmd(tg_transport_t *t, int argc, const char **argv, const size_t *lens,
+                          int64_t block_ms, tg_err_t *err, char *errstr, size_t n) {
+  struct redis_be *b = BE(t);
+  int64_t deadline = tg_mono_ms() + t->conf.reconnect_max_ms;
+  int64_t backoff = 50;
+  bool regrouped = false;
+  char last[256] = "not connected";
+  for (;;) {
+    if (!b->c && be_connect(t, last, sizeof(last)) == TG_OK) {
+      if (ensure_groups(t, last, sizeof(last)) != TG_OK)
+        be_disconnect(b, last);
+    }
+    if (b->c) {
+      if (block_ms)
+        redisSetTimeout(b->c, tv_ms(block_ms + t->conf.command_timeout_ms));
+      redisReply *r = redisCommandArgv(b->c, argc, argv, lens);
+      if (r && block_ms)
+        redisSetTimeout(b->c, tv_ms(t->conf.command_timeout_ms));
+      if (r && transient_server_error(r)) {
+        snprintf(last, sizeof(last), "%s", r->str);
+        freeReplyObject(r);
+      } else if (r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOGROUP", 7) == 0 &&
+                 !regrouped) {
+        /* the stream was deleted under us: recreate the groups once */
+        freeReplyObject(r);
+        regrouped = true;
+        if (ensure_groups(t, last, sizeof(last)) == TG_OK)
+          continue;
+      } else if (r) {
+        return r;
+      } else {
+        snprintf(last, sizeof(last), "%s", b->c->errstr);
+        be_disconnect(b, last);
+      }
+    }
+    if (tg_mono_ms() >= deadline) {
+      snprintf(errstr, n, "redis %s: %s", b->shown_url, last);
+      *err = TG_ERR_TRANSPORT;
+      return NULL;
+    }
+    tg_sleep_ms(backoff);
+    backoff = backoff * 2 > 1000 ? 1000 : backoff * 2;
+  }
+}
+
+/* A command from NUL-terminated strings. */
+static redisReply *be_cmdv(tg_transport_t *t, int64_t block_ms, tg_err_t *err, char *errstr,
+                           size_t n, int argc, const char **argv) {
+  size_t lens[MAX_ARGS];
+  for (int i = 0; i < argc; i++)
+    lens[i] = strlen(argv[i]);
+  return be_cmd(t, argc, argv, lens, block_ms, err, errstr, n);
+}
+
+static tg_err_t ensure_groups(tg_transport_t *t, char *errstr, size_t n) {
+  struct redis_be *b = BE(t);
+  const char *streams[] = {b->k_in, b->k_prio};
+  for (int i = 0; i < 2; i++) {
+    redisReply *r = redisCommand(b->c, "XGROUP CREATE %s %s 0 MKSTREAM", streams[i],
+                                 t->conf.group);
+    if (!r) {
+      snprintf(errstr, n, "%s", b->c->errstr);
+      return TG_ERR_TRANSPORT;
+    }
+    if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "BUSYGROUP", 9) != 0) {
+      snprintf(errstr, n, "creating group %s on %s: %s", t->conf.group, streams[i], r->str);
+      freeReplyObject(r);
+      return TG_ERR_TRANSPORT;
+    }
+    freeReplyObject(r);
+  }
+  return TG_OK;
+}
+
+/*
+ * EVALSHA a script, falling back to EVAL (which also caches it) when the
+ * server does not know it, e.g. after a restart. Server errors become
+ * TG_ERR_TRANSPORT, or TG_ERR_QUEUE_FULL for the put script's cap.
+ */
+static redisReply *be_eval(tg_transport_t *t, enum script_id id, int nkeys, const char **keys,
+                           int nargs, const char **args, const size_t *arglens, tg_err_t *err,
+                           char *errstr, size_t n) {
+  struct redis_be *b = BE(t);
+  const char *argv[MAX_ARGS];
+  size_t lens[MAX_ARGS];
+  char nk[8];
+  snprintf(nk, sizeof(nk), "%d", nkeys);
+  int argc = 0;
+  argv[argc] = "EVALSHA";
+  lens[argc++] = 7;
+  argv[argc] = b->sha[id];
+  lens[argc++] = 40;
+  argv[argc] = nk;
+  lens[argc++] = strlen(nk);
+  for (int i = 0; i < nkeys; i++) {
+    argv[argc] = keys[i];
+    lens[argc++] = strlen(keys[i]);
+  }
+  for (int i = 0; i < nargs; i++) {
+    argv[argc] = args[i];
+    lens[argc++] = arglens ? arglens[i] : strlen(args[i]);
+  }
+  redisReply *r = be_cmd(t, argc, argv, lens, 0, err, errstr, n);
+  if (r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
+    freeReplyObject(r);
+    argv[0] = "EVAL";
+    lens[0] = 4;
+    argv[1] = script_src[id];
+    lens[1] = strlen(script_src[id]);
+    r = be_cmd(t, argc, argv, lens, 0, err, errstr, n);
+  }
+  if (r && r->type == REDIS_REPLY_ERROR) {
+    if (strncmp(r->str, "QUEUEFULL ", 10) == 0) {
+      snprintf(errstr, n, "queue full: %s", r->str + 10);
+      *err = TG_ERR_QUEUE_FULL;
+    } else {
+      snprintf(errstr, n, "redis %s: %s", b->shown_url, r->str);
+      *err = TG_ERR_TRANSPORT;
+    }
+    freeReplyObject(r);
+    return NULL;
+  }
+  return r;
+}
+
+static void sha1_hex(const char *s, char out[41]) {
+  unsigned char d[SHA_DIGEST_LENGTH];
+  SHA1((const unsigned char *)s, strlen(s), d);
+  for (int i = 0; i < SHA_DIGEST_LENGTH; i++)
+    snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
+
+static tg_err_t r_open(tg_transport_t *t, char *errstr, size_t n) {
+  struct redis_be *b = calloc(1, sizeof(*b));
+  if (!b) {
+    snprintf(errstr, n, "out of memory");
+    return TG_ERR_NOMEM;
+  }
+  if (!tg_redis_url_parse(t->conf.redis_url, &b->url, errstr, n)) {
+    free(b);
+    return TG_ERR_INVAL;
+  }
+  tg_redis_url_redact(&b->url, b->shown_url, sizeof(b->shown_url));
+  const char *e = t->conf.env;
+  snprintf(b->k_in, KEY_MAX, "tripgen:{%s}:in", e);
+  snprintf(b->k_prio, KEY_MAX, "tripgen:{%s}:in:prio", e);
+  snprintf(b->k_seq, KEY_MAX, "tripgen:{%s}:seq", e);
+  snprintf(b->k_out, KEY_MAX, "tripgen:{%s}:out", e);
+  snprintf(b->k_out_seq, KEY_MAX, "tripgen:{%s}:out:seq", e);
+  snprintf(b->k_dlq, KEY_MAX, "tripgen:{%s}:dlq", e);
+  snprintf(b->k_dlq_seq, KEY_MAX, "tripgen:{%s}:dlq:seq", e);
+  snprintf(b->k_delayed, KEY_MAX, "tripgen:{%s}:delayed", e);
+  for (int i = 0; i < S__COUNT; i++)
+    sha1_hex(script_src[i], b->sha[i]);
+  t->backend = b;
+  tg_err_t err = be_connect(t, errstr, n);
+  if (err == TG_OK)
+    err = ensure_groups(t, errstr, n);
+  if (err != TG_OK) {
+    redisFree(b->c);
+    free(b);
+    t->backend = NULL;
+  }
+  return err;
+}
+
+static void r_close(tg_transport_t *t) {
+  struct redis_be *b = BE(t);
+  if (!b)
+    return;
+  tg_deliveries_free(b->carry, b->n_carry);
+  redisFree(b->c);
+  free(b);
+}
+
+/* ---- helpers ---------------------------------------------------------- */
+
+static uint64_t index_of(const char *id) {
+  /* 0-<n> ids carry the EAS index; anything else has none */
+  return strncmp(id, "0-", 2) == 0 ? strtoull(id + 2, NULL, 10) : 0;
+}
+
+static const char *result_key(const tg_transport_t *t, const char *request_id, char *buf,
+                              size_t size) {
+  snprintf(buf, size, "tripgen:{%s}:result:%s", t->conf.env, request_id);
+  return buf;
+}
+
+static const char *stream_of(struct redis_be *b, const tg_delivery_t *d) {
+  return d->priority ? b->k_prio : b->k_in;
+}
+
+/* Fill a delivery from an entry [id, [field, value, ...]]. Returns false for
+ * a deleted entry (nil fields). */
+static bool fill_delivery(tg_delivery_t *d, const redisReply *entry, bool priority,
+                          int64_t deliveries) {
+  memset(d, 0, sizeof(*d));
+  const redisReply *id = entry->element[0], *fields = entry->element[1];
+  snprintf(d->entry_id, sizeof(d->entry_id), "%s", id->str);
+  d->index = index_of(id->str);
+  d->priority = priority;
+  d->deliveries = deliveries;
+  if (!fields || fields->type != REDIS_REPLY_ARRAY)
+    return false;
+  for (size_t i = 0; i + 1 < fields->elements; i += 2) {
+    const redisReply *k = fields->element[i], *v = fields->element[i + 1];
+    if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+      continue;
+    if (strcmp(k->str, "job") == 0 && !d->payload) {
+      d->payload = malloc(v->len + 1);
+      if (d->payload) {
+        memcpy(d->payload, v->str, v->len);
+        d->payload[v->len] = '\0';
+        d->payload_len = v->len;
+      }
+    } else if (strcmp(k->str, "request_id") == 0) {
+      snprintf(d->request_id, sizeof(d->request_id), "%.*s", (int)v->len, v->str);
+      if (!tg_charset_ok(d->request_id, TG_CS_REQUEST_ID))
+        d->request_id[0] = '\0';
+    } else if (strcmp(k->str, "enqueued_at") == 0) {
+      d->enqueued_at_ms = strtoll(v->str, NULL, 10);
+    }
+  }
+  if (!d->payload) { /* an entry without a job: deliver it as invalid input */
+    d->payload = strdup("");
+    d->payload_len = 0;
+  }
+  return true;
+}
+
+static void ack_deleted(tg_transport_t *t, const char *stream, const char *id) {
+  tg_err_t err;
+  char e[128];
+  const char *argv[] = {"XACK", stream, t->conf.group, id};
+  freeReplyObject(be_cmdv(t, 0, &err, e, sizeof(e), 4, argv));
+}
+
+/* Append deliveries from an XREADGROUP reply. deliveries == 0 means: look
+ * up each entry's delivery count (history reads). */
+static tg_err_t collect(tg_transport_t *t, const redisReply *r, int64_t deliveries,
+                        tg_delivery_t **arr, int *count, int *cap) {
+  struct redis_be *b = BE(t);
+  if (!r || r->type != REDIS_REPLY_ARRAY)
+    return TG_OK; /* nil: nothing */
+  for (size_t s = 0; s < r->elements; s++) {
+    const redisReply *sr = r->element[s];
+    bool prio = strcmp(sr->element[0]->str, b->k_prio) == 0;
+    const redisReply *entries = sr->element[1];
+    for (size_t i = 0; i < entries->elements; i++) {
+      if (*count == *cap) {
+        int nc = *cap ? *cap * 2 : 8;
+        tg_delivery_t *na = realloc(*arr, sizeof(**arr) * (size_t)nc);
+        if (!na)
+          return TG_ERR_NOMEM;
+        *arr = na;
+        *cap = nc;
+      }
+      tg_delivery_t *d = &(*arr)[*count];
+      if (!fill_delivery(d, entries->element[i], prio, deliveries)) {
+        ack_deleted(t, sr->element[0]->str, d->entry_id);
+        continue;
+      }
+      (*count)++;
+    }
+  }
+  return TG_OK;
+}
+
+/* Delivery counts of this consumer's pending entries, for history reads. */
+static void lookup_counts(tg_transport_t *t, tg_delivery_t *d, int count) {
+  for (int i = 0; i < count; i++) {
+    tg_err_t err;
+    char e[128];
+    const char *argv[] = {"XPENDING", d[i].priority ? BE(t)->k_prio : BE(t)->k_in,
+                          t->conf.group, d[i].entry_id, d[i].entry_id, "1"};
+    redisReply *r = be_cmdv(t, 0, &err, e, sizeof(e), 6, argv);
+    d[i].deliveries = 1;
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
+        r->element[0]->elements == 4)
+      d[i].deliveries = r->element[0]->element[3]->integer;
+    freeReplyObject(r);
+  }
+}
+
+/* ---- operations ------------------------------------------------------- */
+
+static tg_err_t r_put(tg_transport_t *t, const char *request_id, const char *job_json,
+                      bool priority, int64_t enqueued_at_ms, uint64_t *index, char *errstr,
+                      size_t n) {
+  struct redis_be *b = BE(t);
+  char cap[24], enq[24];
+  snprintf(cap, sizeof(cap), "%" PRId64, t->conf.queue_cap);
+  snprintf(enq, sizeof(enq), "%" PRId64, enqueued_at_ms);
+  const char *keys[] = {b->k_seq, priority ? b->k_prio : b->k_in, b->k_in, b->k_prio};
+  const char *args[] = {cap, request_id, job_json, enq};
+  tg_err_t err = TG_OK;
+  redisReply *r = be_eval(t, S_PUT, 4, keys, 4, args, NULL, &err, errstr, n);
+  if (!r)
+    return err;
+  *index = (uint64_t)r->integer;
+  freeReplyObject(r);
+  return TG_OK;
+}
+
+static tg_err_t r_take(tg_transport_t *t, int max, int timeout_ms, tg_delivery_t **out,
+                       int *n_out, char *errstr, size_t n) {
+  struct redis_be *b = BE(t);
+  tg_delivery_t *arr = NULL;
+  int count = 0, cap = 0;
+  tg_err_t err = TG_OK;
+  char cnt[16], blk[16];
+  const char *c = t->conf.consumer, *g = t->conf.group;
+
+  /* 1. what a blocking read delivered beyond max last time */
+  while (b->n_carry > 0 && count < max) {
+    if (count == cap) {
+      cap = max;
+      arr = calloc((size_t)cap, sizeof(*arr));
+      if (!arr)
+        return TG_ERR_NOMEM;
+    }
+    arr[count++] = b->carry[0];
+    memmove(b->carry, b->carry + 1, sizeof(*b->carry) * (size_t)--b->n_carry);
+  }
+  if (count) {
+    *out = arr;
+    *n_out = count;
+    return TG_OK;
+  }
+
+  /* 2. once per handle: this consumer's own pending entries, from a run that died */
+  if (!b->own_pel_done) {
+    snprintf(cnt, sizeof(cnt), "%d", max);
+    const char *argv[] = {"XREADGROUP", "GROUP", g, c, "COUNT", cnt, "STREAMS",
+                          b->k_prio, b->k_in, "0", "0"};
+    redisReply *r = be_cmdv(t, 0, &err, errstr, n, 11, argv);
+    if (!r)
+      return err;
+    err = collect(t, r, 0, &arr, &count, &cap);
+    freeReplyObject(r);
+    if (count == 0)
+      b->own_pel_done = true;
+    lookup_counts(t, arr, count);
+    /* both streams may answer max each: keep the rest for the next call */
+    goto done;
+  }
+
+  /* 3. new entries, priority first, without blocking */
+  const char *streams[2] = {b->k_prio, b->k_in};
+  for (int s = 0; s < 2 && count < max && err == TG_OK; s++) {
+    snprintf(cnt, sizeof(cnt), "%d", max - count);
+    const char *argv[] = {"XREADGROUP", "GROUP", g, c, "COUNT", cnt, "STREAMS", streams[s], ">"};
+    redisReply *r = be_cmdv(t, 0, &err, errstr, n, 9, argv);
+    if (!r)
+      break;
+    err = collect(t, r, 1, &arr, &count, &cap);
+    freeReplyObject(r);
+  }
+  if (err != TG_OK || count > 0 || timeout_ms == 0)
+    goto done;
+
+  /* 4. nothing waiting: block on both until something arrives */
+  snprintf(cnt, sizeof(cnt), "%d", max);
+  snprintf(blk, sizeof(blk), "%d", timeout_ms);
+  {
+    const char *argv[] = {"XREADGROUP", "GROUP", g, c, "COUNT", cnt, "BLOCK", blk,
+                          "STREAMS", b->k_prio, b->k_in, ">", ">"};
+    redisReply *r = be_cmdv(t, timeout_ms, &err, errstr, n, 13, argv);
+    if (r) {
+      err = collect(t, r, 1, &arr, &count, &cap);
+      freeReplyObject(r);
+    }
+  }
+done:
+  if (count > max) { /* keep the surplus, already delivered to us, for the next call */
+    tg_delivery_t *carry = malloc(sizeof(*carry) * (size_t)(count - max));
+    if (carry) {
+      memcpy(carry, arr + max, sizeof(*carry) * (size_t)(count - max));
+      b->carry = carry;
+      b->n_carry = count - max;
+      count = max;
+    }
+  }
+  if (err != TG_OK && count == 0) {
+    free(arr);
+    return err;
+  }
+  *out = arr;
+  *n_out = count;
+  return TG_OK;
+}
+
+static tg_err_t finish(tg_transport_t *t, enum script_id id, const tg_delivery_t *d,
+                       const struct tg_publish *p, int64_t *ret, char *errstr, size_t n) {
+  struct redis_be *b = BE(t);
+  char rk[KEY_MAX + TG_MAX_REQUEST_ID_CHARS], gen[24], ttl[24], maxlen[24], lc[16], now[24],
+      dels[24], idx[24];
+  snprintf(gen, sizeof(gen), "%" PRId64, p->generation);
+  snprintf(ttl, sizeof(ttl), "%" PRId64, t->conf.result_ttl_ms);
+  snprintf(maxlen, sizeof(maxlen), "%" PRId64, t->conf.sink_max_len);
+  snprintf(lc, sizeof(lc), "%d", p->last_code);
+  snprintf(now, sizeof(now), "%" PRId64, tg_now_ms());
+  snprintf(dels, sizeof(dels), "%" PRId64, d ? d->deliveries : 0);
+  snprintf(idx, sizeof(idx), "%" PRIu64, d ? d->index : 0);
+  const char *keys[] = {result_key(t, p->request_id, rk, sizeof(rk)), b->k_out, b->k_out_seq,
+                        d && d->priority ? b->k_prio : b->k_in, b->k_dlq, b->k_dlq_seq};
+  const char *args[] = {t->conf.group, d ? d->entry_id : "", gen, p->result_json,
+                        p->request_id, ttl, maxlen, lc,
+                        d && d->payload ? d->payload : "", now, dels, idx};
+  size_t lens[12];
+  for (int i = 0; i < 12; i++)
+    lens[i] = strlen(args[i]);
+  if (d && d->payload)
+    lens[8] = d->payload_len;
+  tg_err_t err = TG_OK;
+  redisReply *r = be_eval(t, id, id == S_DEAD ? 6 : 4, keys, id == S_DEAD ? 12 : 8, args, lens,
+                          &err, errstr, n);
+  if (!r)
+    return err;
+  *ret = r->integer;
+  freeReplyObject(r);
+  return TG_OK;
+}
+
+static tg_err_t r_complete(tg_transport_t *t, const tg_delivery_t *d, const struct tg_publish *p,
+                           bool *published, char *errstr, size_t n) {
+  int64_t idx = 0;
+  tg_err_t err = finish(t, S_COMPLETE, d, p, &idx, errstr, n);
+  *published = err == TG_OK && idx > 0;
+  return err;
+}
+
+static tg_err_t r_dead_letter(tg_transport_t *t, const tg_delivery_t *d,
+                              const struct tg_publish *p, char *errstr, size_t n) {
+  int64_t idx = 0;
+  return finish(t, S_DEAD, d, p, &idx, errstr, n);
+}
+
+static tg_err_t r_retry_later(tg_transport_t *t, const tg_delivery_t *d, const char *request_id,
+                              const char *job_json, bool priority, int64_t enqueued_at_ms,
+                              int64_t due_ms, char *errstr, size_t n) {
+  struct redis_be *b = BE(t);
+  size_t jl = strlen(job_json);
+  char *member = malloc(jl + 128);
+  if (!member) {
+    snprintf(errstr, n, "out of memory");
+    return TG_ERR_NOMEM;
+  }
+  int ml = snprintf(member, jl + 128, "%c\t%s\t%" PRId64 "\t%s", priority ? 'p' : 'n',
+                    request_id, enqueued_at_ms, job_json);
+  char due[24];
+  snprintf(due, sizeof(due), "%" PRId64, due_ms);
+  const char *keys[] = {stream_of(b, d), b->k_delayed};
+  const char *args[] = {t->conf.group, d->entry_id, due, member};
+  size_t lens[] = {strlen(t->conf.group), strlen(d->entry_id), strlen(due), (size_t)ml};
+  tg_err_t err = TG_OK;
+  redisReply *r = be_eval(t, S_RETRY, 2, keys, 4, args, lens, &err, errstr, n);
+  free(member);
+  freeReplyObject(r);
+  return r ? TG_OK : err;
+}
+
+static tg_err_t r_extend_lease(tg_transport_t *t, const tg_delivery_t *d, char *errstr,
+                               size_t n) {
+  tg_err_t err = TG_OK;
+  const char *argv[] = {"XCLAIM", stream_of(BE(t), d), t->conf.group, t->conf.consumer, "0",
+                        d->entry_id, "JUSTID"};
+  redisReply *r = be_cmdv(t, 0, &err, errstr, n, 7, argv);
+  if (!r)
+    return err;
+  if (r->type == REDIS_REPLY_ERROR)
+    return check_simple(r, "XCLAIM", errstr, n);
+  bool held = r->type == REDIS_REPLY_ARRAY && r->elements == 1;
+  freeReplyObject(r);
+  if (!held) {
+    snprintf(errstr, n, "entry %s is no longer pending for this consumer", d->entry_id);
+    return TG_ERR_NOT_FOUND;
+  }
+  return TG_OK;
+}
+
+static tg_err_t r_promote_due(tg_transport_t *t, int64_t now_ms, int max, int *promoted,
+                              char *errstr, size_t n) {
+  struct redis_be *b = BE(t);
+  char now[24], mx[16];
+  snprintf(now, sizeof(now), "%" PRId64, now_ms);
+  snprintf(mx, sizeof(mx), "%d", max);
+  const char *keys[] = {b->k_delayed, b->k_seq, b->k_in, b->k_prio};
+  const char *args[] = {now, mx};
+  tg_err_t err = TG_OK;
+  redisReply *r = be_eval(t, S_PROMOTE, 4, keys, 2, args, NULL, &err, errstr, n);
+  if (!r)
+    return err;
+  *promoted = (int)r->integer;
+  freeReplyObject(r);
+  return TG_OK;
+}
+
+static tg_err_t r_reclaim(tg_transport_t *t, int max, tg_delivery_t **out, int *n_out,
+                          char *errstr, size_t n) {
+  struct redis_be *b = BE(t);
+  char idle[24], mx[16];
+  snprintf(idle, sizeof(idle), "%" PRId64, t->conf.visibility_timeout_ms);
+  snprintf(mx, sizeof(mx), "%d", max);
+  const char *keys[] = {b->k_prio, b->k_in};
+  const char *args[] = {t->conf.group, t->conf.consumer, idle, mx};
+  tg_err_t err = TG_OK;
+  redisReply *r = be_eval(t, S_RECLAIM, 2, keys, 4, args, NULL, &err, errstr, n);
+  if (!r)
+    return err;
+  tg_delivery_t *arr = r->elements ? calloc(r->elements, sizeof(*arr)) : NULL;
+  int count = 0;
+  for (size_t i = 0; i < r->elements; i++) {
+    const redisReply *e = r->element[i];
+    if (e->type != REDIS_REPLY_ARRAY || e->elements < 3 || !arr)
+      continue;
+    /* reshape {k, id, count, fields} into the [id, fields] form of a read */
+    redisReply *pair[2] = {e->element[1], e->elements > 3 ? e->element[3] : NULL};
+    redisReply entry = {.type = REDIS_REPLY_ARRAY, .elements = 2, .element = pair};
+    if (fill_delivery(&arr[count], &entry, e->element[0]->integer == 1,
+                      e->element[2]->integer))
+      count++;
+    else
+      ack_deleted(t, e->element[0]->integer == 1 ? b->k_prio : b->k_in, arr[count].entry_id);
+  }
+  freeReplyObject(r);
+  if (count)
+    tg_log(TG_INFO, "event=entries_reclaimed count=%d consumer=%s", count, t->conf.consumer);
+  *out = arr;
+  *n_out = count;
+  return TG_OK;
+}
+
+static tg_err_t r_depth(tg_transport_t *t, struct tg_depth *out, char *errstr, size_t n) {
+  struct redis_be *b = BE(t);
+  const char *keys[] = {b->k_in, b->k_prio, b->k_delayed, b->k_dlq};
+  const char *args[] = {t->conf.group};
+  tg_err_t err = TG_OK;
+  redisReply *r = be_eval(t, S_DEPTH, 4, keys, 1, args, NULL, &err, errstr, n);
+  if (!r)
+    return err;
+  if (r->type == REDIS_REPLY_ARRAY && r->elements == 5) {
+    out->waiting = r->element[0]->integer;
+    out->waiting_priority = r->element[1]->integer;
+    out->pending = r->element[2]->integer;
+    out->delayed = r->element[3]->integer;
+    out->dead = r->element[4]->integer;
+  }
+  freeReplyObject(r);
+  return TG_OK;
+}
+
+static tg_err_t r_remove(tg_transport_t *t, uint64_t index, bool *removed, char *errstr,
+                         size_t n) {
+  struct redis_be *b = BE(t);
+  char id[32];
+  snprintf(id, sizeof(id), "0-%" PRIu64, index);
+  const char *keys[] = {b->k_in, b->k_prio};
+  const char *args[] = {t->conf.group, id};
+  tg_err_t err = TG_OK;
+  redisReply *r = be_eval(t, S_REMOVE, 2, keys, 2, args, NULL, &err, errstr, n);
+  if (!r)
+    return err;
+  *removed = r->integer > 0;
+  freeReplyObject(r);
+  return TG_OK;
+}
+
+static tg_err_t r_get_result(tg_transport_t *t, const char *request_id, char **json_out,
+                             char *errstr, size_t n) {
+  char rk[KEY_MAX + TG_MAX_REQUEST_ID_CHARS];
+  tg_err_t err = TG_OK;
+  const char *argv[] = {"HGETALL", result_key(t, request_id, rk, sizeof(rk))};
+  redisReply *r = be_cmdv(t, 0, &err, errstr, n, 2, argv);
+  if (!r)
+    return err;
+  if (r->type == REDIS_REPLY_ERROR)
+    return check_simple(r, "HGETALL", errstr, n);
+  long long best = -1;
+  const redisReply *best_v = NULL;
+  for (size_t i = 0; i + 1 < r->elements; i += 2) {
+    long long g = strtoll(r->element[i]->str, NULL, 10);
+    if (g > best) {
+      best = g;
+      best_v = r->element[i + 1];
+    }
+  }
+  if (!best_v) {
+    freeReplyObject(r);
+    snprintf(errstr, n, "no result for request %s yet", request_id);
+    return TG_ERR_NOT_FOUND;
+  }
+  *json_out = strndup(best_v->str, best_v->len);
+  freeReplyObject(r);
+  return *json_out ? TG_OK : TG_ERR_NOMEM;
+}
+
+static tg_err_t r_read_sink(tg_transport_t *t, uint64_t from_index, int max, int timeout_ms,
+                            struct tg_sink_frame **out, int *n_out, char *errstr, size_t n) {
+  struct redis_be *b = BE(t);
+  char after[32], cnt[16], blk[16];
+  snprintf(after, sizeof(after), "0-%" PRIu64, from_index ? from_index - 1 : 0);
+  snprintf(cnt, sizeof(cnt), "%d", max);
+  snprintf(blk, sizeof(blk), "%d", timeout_ms);
+  tg_err_t err = TG_OK;
+  /* BLOCK 0 would wait forever: leave it out for a plain read */
+  const char *argv[8] = {"XREAD", "COUNT", cnt, "STREAMS", b->k_out, after};
+  int argc = 6;
+  if (timeout_ms) {
+    const char *blocking[] = {"XREAD", "COUNT", cnt, "BLOCK", blk, "STREAMS", b->k_out, after};
+    memcpy(argv, blocking, sizeof(blocking));
+    argc = 8;
+  }
+  redisReply *r = be_cmdv(t, timeout_ms, &err, errstr, n, argc, argv);
+  if (!r)
+    return err;
+  if (r->type == REDIS_REPLY_ERROR)
+    return check_simple(r, "XREAD", errstr, n);
+  if (r->type != REDIS_REPLY_ARRAY || r->elements == 0) {
+    freeReplyObject(r);
+    return TG_OK;
+  }
+  const redisReply *entries = r->element[0]->element[1];
+  struct tg_sink_frame *f = calloc(entries->elements ? entries->elements : 1, sizeof(*f));
+  int count = 0;
+  for (size_t i = 0; f && i < entries->elements; i++) {
+    const redisReply *e = entries->element[i], *fields = e->element[1];
+    f[count].index = index_of(e->element[0]->str);
+    for (size_t k = 0; fields && k + 1 < fields->elements; k += 2) {
+      const redisReply *key = fields->element[k], *v = fields->element[k + 1];
+      if (strcmp(key->str, "result") == 0)
+        f[count].result = strndup(v->str, v->len);
+      else if (strcmp(key->str, "request_id") == 0)
+        snprintf(f[count].request_id, sizeof(f[count].request_id), "%.*s", (int)v->len, v->str);
+    }
+    if (f[count].result)
+      count++;
+  }
+  freeReplyObject(r);
+  *out = f;
+  *n_out = count;
+  return f ? TG_OK : TG_ERR_NOMEM;
+}
+
+const struct tg_transport_ops tg_transport_redis = {
+  .name = "redis",
+  .open = r_open,
+  .close = r_close,
+  .put = r_put,
+  .take = r_take,
+  .complete = r_complete,
+  .retry_later = r_retry_later,
+  .dead_letter = r_dead_letter,
+  .extend_lease = r_extend_lease,
+  .promote_due = r_promote_due,
+  .reclaim = r_reclaim,
+  .depth = r_depth,
+  .remove = r_remove,
+  .get_result = r_get_result,
+  .read_sink = r_read_sink,
+};
