@@ -138,6 +138,15 @@
   "if wp < 0 then wp = 0 end\n"                                                           \
   "return {wi + wp, wp, pi + pp, redis.call('ZCARD', KEYS[3]), redis.call('XLEN', KEYS[4])}\n"
 
+/* KEYS: input stream. ARGV: group, consumer, entry id.
+ * Resets the idle time only while this consumer still owns the entry
+ * (XCLAIM alone would take it back from whoever reclaimed it). */
+#define TG_LUA_EXTEND_LEASE                                                               \
+  "local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)\n"             \
+  "if #p == 0 or p[1][2] ~= ARGV[2] then return 0 end\n"                                 \
+  "redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'JUSTID')\n"               \
+  "return 1\n"
+
 /* KEYS: in, in:prio. ARGV: group, entry id. Returns entries deleted. */
 #define TG_LUA_REMOVE                                                                     \
   "local n = 0\n"                                                                         \

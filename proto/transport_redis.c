@@ -21,14 +21,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum script_id { S_PUT, S_COMPLETE, S_DEAD, S_RETRY, S_PROMOTE, S_RECLAIM, S_DEPTH, S_REMOVE,
-                 S__COUNT };
+enum script_id {
+  S_PUT, S_COMPLETE, S_DEAD, S_RETRY, S_PROMOTE, S_RECLAIM, S_DEPTH, S_REMOVE, S_LEASE,
+  S__COUNT
+};
 
 static const char *const script_src[S__COUNT] = {
   [S_PUT] = TG_LUA_PUT,           [S_COMPLETE] = TG_LUA_COMPLETE,
   [S_DEAD] = TG_LUA_DEAD_LETTER,  [S_RETRY] = TG_LUA_RETRY_LATER,
   [S_PROMOTE] = TG_LUA_PROMOTE_DUE, [S_RECLAIM] = TG_LUA_RECLAIM,
   [S_DEPTH] = TG_LUA_DEPTH,       [S_REMOVE] = TG_LUA_REMOVE,
+  [S_LEASE] = TG_LUA_EXTEND_LEASE,
 };
 
 #define KEY_MAX 128
@@ -478,11 +481,11 @@ static tg_err_t r_take(tg_transport_t *t, int max, int timeout_ms, tg_delivery_t
       return err;
     err = collect(t, r, 0, &arr, &count, &cap);
     freeReplyObject(r);
-    if (count == 0)
-      b->own_pel_done = true;
-    lookup_counts(t, arr, count);
-    /* both streams may answer max each: keep the rest for the next call */
-    goto done;
+    if (count > 0) {
+      lookup_counts(t, arr, count);
+      goto done; /* both streams may answer max each: the rest is carried */
+    }
+    b->own_pel_done = true;
   }
 
   /* 3. new entries, priority first, without blocking */
@@ -602,15 +605,13 @@ static tg_err_t r_retry_later(tg_transport_t *t, const tg_delivery_t *d, const c
 
 static tg_err_t r_extend_lease(tg_transport_t *t, const tg_delivery_t *d, char *errstr,
                                size_t n) {
+  const char *keys[] = {stream_of(BE(t), d)};
+  const char *args[] = {t->conf.group, t->conf.consumer, d->entry_id};
   tg_err_t err = TG_OK;
-  const char *argv[] = {"XCLAIM", stream_of(BE(t), d), t->conf.group, t->conf.consumer, "0",
-                        d->entry_id, "JUSTID"};
-  redisReply *r = be_cmdv(t, 0, &err, errstr, n, 7, argv);
+  redisReply *r = be_eval(t, S_LEASE, 1, keys, 3, args, NULL, &err, errstr, n);
   if (!r)
     return err;
-  if (r->type == REDIS_REPLY_ERROR)
-    return check_simple(r, "XCLAIM", errstr, n);
-  bool held = r->type == REDIS_REPLY_ARRAY && r->elements == 1;
+  bool held = r->integer == 1;
   freeReplyObject(r);
   if (!held) {
     snprintf(errstr, n, "entry %s is no longer pending for this consumer", d->entry_id);
