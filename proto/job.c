@@ -80,10 +80,25 @@ tg_job_t *tg_job_new(tg_trip_t *trip, const char *env, const char *request_id, i
   return job;
 }
 
+/* 1-4 digits without a leading zero; advances *s. */
+static int side_digits(const char **s) {
+  const char *p = *s;
+  int v = 0, nd = 0;
+  if (*p < '1' || *p > '9')
+    return -1;
+  while (*p >= '0' && *p <= '9' && nd < 5) {
+    v = v * 10 + (*p++ - '0');
+    nd++;
+  }
+  *s = p;
+  return nd <= 4 ? v : -1;
+}
+
 static bool parse_size(const char *s, int *w, int *h, char *errstr, size_t n) {
-  int a, b, used = 0;
-  if (sscanf(s, "%5d%*[x]%5d%n", &a, &b, &used) != 2 || (size_t)used != strlen(s) ||
-      s[0] < '1' || s[0] > '9') {
+  const char *p = s;
+  int a = side_digits(&p);
+  int b = (a > 0 && *p == 'x') ? (p++, side_digits(&p)) : -1;
+  if (a < 0 || b < 0 || *p != '\0') {
     snprintf(errstr, n, "options.size: expected WIDTHxHEIGHT such as \"768x960\"");
     return false;
   }

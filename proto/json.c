@@ -95,7 +95,7 @@ const char *tg_json_type_name(const json_t *v) {
   case JSON_OBJECT: return "object";
   case JSON_ARRAY: return "array";
   case JSON_STRING: return "string";
-  case JSON_INTEGER: return "integer";
+  case JSON_INTEGER: return "number";
   case JSON_REAL: return "number";
   case JSON_TRUE:
   case JSON_FALSE: return "boolean";
@@ -189,7 +189,7 @@ bool tg_charset_ok(const char *s, enum tg_charset cs) {
 
 const char *tg_charset_describe(enum tg_charset cs) {
   switch (cs) {
-  case TG_CS_ANY: return "text without control characters other than newline and tab";
+  case TG_CS_ANY: return "text without control characters other than tab, newline and carriage return";
   case TG_CS_LINE: return "one line of text without control characters";
   case TG_CS_ID: return "letters, digits and . _ : - (starting with a letter or digit)";
   case TG_CS_REQUEST_ID: return "letters, digits, _ and -";
@@ -317,7 +317,7 @@ bool tg_v_num(const json_t *obj, const char *path, const char *key, bool require
     return type_error(path, key, "number", v, errstr, n);
   double d = json_number_value(v);
   if (!isfinite(d) || d < min || d > max) {
-    snprintf(errstr, n, "%s: %g is out of range [%g, %g]", tg_path_join(p, sizeof(p), path, key),
+    snprintf(errstr, n, "%s: %.15g is out of range [%g, %g]", tg_path_join(p, sizeof(p), path, key),
              d, min, max);
     return false;
   }

@@ -36,7 +36,7 @@ bool tg_json_load(const char *data, size_t len, size_t max_bytes, json_t **out,
  * tg_json_type_name() - the JSON type of a value in words
  * @v: value (NULL for absent)
  *
- * Return: "object", "array", "string", "integer", "number", "boolean",
+ * Return: "object", "array", "string", "number" (integers too), "boolean",
  * "null" or "nothing".
  */
 const char *tg_json_type_name(const json_t *v);
@@ -51,7 +51,7 @@ size_t tg_utf8_chars(const char *s);
 
 /* Character classes a string field may be restricted to. */
 enum tg_charset {
-  TG_CS_ANY = 0,     /* any text, newlines and tabs allowed */
+  TG_CS_ANY = 0,     /* any text; tab, newline and carriage return allowed */
   TG_CS_LINE,        /* one line: no control characters */
   TG_CS_ID,          /* [A-Za-z0-9][A-Za-z0-9._:-]* */
   TG_CS_REQUEST_ID,  /* [A-Za-z0-9_-]+ */

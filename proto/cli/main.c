@@ -8,6 +8,7 @@
 #include "tg_log.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,6 +100,7 @@ static const struct {
 };
 
 int main(int argc, char **argv) {
+  signal(SIGPIPE, SIG_IGN); /* a dropped Redis socket is an error, not a death */
   if (tg_log_set_level_name(getenv("TRIPGEN_LOG_LEVEL")) != 0)
     tg_log_level = TG_WARN;
   else if (!getenv("TRIPGEN_LOG_LEVEL"))
