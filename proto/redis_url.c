@@ -29,12 +29,16 @@ static bool pct_decode(const char *s, size_t len, char *out, size_t size) {
   for (size_t i = 0; i < len; i++) {
     char c = s[i];
     if (c == '%') {
-      if (i + 2 >= len)
-        return false;
-      char hex[3] = {s[i + 1], s[i + 2], 0};
-      char *end;
-      long v = strtol(hex, &end, 16);
-      if (*end)
+      int v = 0;
+      for (int k = 1; k <= 2; k++) {
+        char h = i + (size_t)k < len ? s[i + (size_t)k] : '\0';
+        int d = h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10
+                : h >= 'A' && h <= 'F' ? h - 'A' + 10 : -1;
+        if (d < 0)
+          return false;
+        v = v * 16 + d;
+      }
+      if (v == 0)
         return false;
       c = (char)v;
       i += 2;
@@ -105,7 +109,11 @@ bool tg_redis_url_parse(const char *url, struct tg_redis_url *out, char *errstr,
       return false;
     }
     memcpy(out->host, p + 1, (size_t)(close - p - 1));
-    colon = (close + 1 < p + hostport && close[1] == ':') ? close + 1 : NULL;
+    if (close + 1 < p + hostport && close[1] != ':') {
+      snprintf(errstr, n, "redis url: unexpected text after the [ipv6] host");
+      return false;
+    }
+    colon = close + 1 < p + hostport ? close + 1 : NULL;
   } else {
     colon = memchr(p, ':', hostport);
     size_t hlen = colon ? (size_t)(colon - p) : hostport;
@@ -127,14 +135,18 @@ bool tg_redis_url_parse(const char *url, struct tg_redis_url *out, char *errstr,
 }
 
 char *tg_redis_url_redact(const struct tg_redis_url *u, char *buf, size_t size) {
-  char cred[160] = "";
+  char cred[160] = "", host[300], db[16] = "";
   if (*u->password)
     snprintf(cred, sizeof(cred), "%s:***@", u->user);
-  if (u->is_unix)
-    snprintf(buf, size, "unix://%s%s", u->host, u->db ? "?db=N" : "");
-  else if (u->db)
-    snprintf(buf, size, "redis://%s%s:%d/%d", cred, u->host, u->port, u->db);
-  else
-    snprintf(buf, size, "redis://%s%s:%d", cred, u->host, u->port);
+  if (u->is_unix) {
+    if (u->db)
+      snprintf(db, sizeof(db), "?db=%d", u->db);
+    snprintf(buf, size, "unix://%s%s", u->host, db);
+    return buf;
+  }
+  snprintf(host, sizeof(host), strchr(u->host, ':') ? "[%s]" : "%s", u->host);
+  if (u->db)
+    snprintf(db, sizeof(db), "/%d", u->db);
+  snprintf(buf, size, "redis://%s%s:%d%s", cred, host, u->port, db);
   return buf;
 }

@@ -70,6 +70,10 @@ void tg_result_fail(tg_result_t *r, tg_code_t code, const char *stage, bool retr
     probe = json_string(msg);
   }
   json_decref(probe);
+  /* control characters from a remote peer would make the result unreadable */
+  for (char *c = msg; *c; c++)
+    if (((unsigned char)*c < 0x20 && *c != '\t' && *c != '\n' && *c != '\r') || *c == 0x7f)
+      *c = '?';
   cut_utf8(msg, TG_MAX_ERROR_MESSAGE_CHARS);
   r->succeeded = false;
   r->error.code = code;

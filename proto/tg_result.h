@@ -72,7 +72,8 @@ tg_result_t *tg_result_for_job(const tg_job_t *job);
 
 /**
  * tg_result_new() - a new empty result for the given ids
- * @request_id: the request id (may be "" when unknown)
+ * @request_id: the request id (1-64 of [A-Za-z0-9_-] for a result that can be
+ *              read back; the transport names unreadable entries "idx-<index>")
  * @generation: generation
  * @env:        environment
  *

@@ -96,6 +96,10 @@ bool tg_time_parse(const char *s, int64_t *ms_out, const char **why) {
     return false;
   }
   int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se - off_min * 60;
+  if (secs < 0) {
+    *why = "before 1970-01-01T00:00:00Z";
+    return false;
+  }
   *ms_out = secs * 1000 + ms;
   *why = NULL;
   return true;

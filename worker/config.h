@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * config.h - the worker's configuration: one JSON file per environment
+ * (deploy/config/<env>.json), every key overridable by an environment
+ * variable TRIPGEN_<KEY> (dots as underscores, upper case), validated as a
+ * whole, printable with secrets masked. One table row per key gives the
+ * type, default, range and help text (config.c).
+ */
+#ifndef TG_WORKER_CONFIG_H
+#define TG_WORKER_CONFIG_H
+
+#include "tg_err.h"
+#include "tg_transport.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define TG_CONF_STR 512
+
+/* Where a ComfyUI workflow receives each per-job value: "<node id>.<input>". */
+struct tg_comfyui_bindings {
+  char prompt[64];
+  char negative[64];
+  char seed[64];
+  char width[64];
+  char height[64];
+  char prefix[64];
+};
+
+struct tg_worker_conf {
+  char env[TG_MAX_ENV_CHARS + 1];
+  char worker_name[128];          /* stable consumer name; "" = host-pid */
+  char log_level[16];
+
+  /* queue */
+  struct tg_transport_conf queue; /* redis_url, group, timeouts, caps */
+  bool housekeeping;              /* run promote_due and reclaim in this worker */
+  int64_t housekeeping_interval_ms;
+  int64_t lease_refresh_ms;       /* extend leases of running jobs this often */
+  int take_batch;
+
+  /* retries of the whole job */
+  int max_attempts;
+  int64_t backoff_base_ms;
+  int64_t backoff_max_ms;
+
+  /* stages */
+  char prompt_backend[32];        /* template */
+  int prompt_concurrency;
+  char negative_prompt[TG_CONF_STR * 2];
+  char diffusion_backend[32];     /* comfyui */
+  int diffusion_slots;
+  int64_t diffusion_timeout_ms;   /* whole diffusion of one job */
+  char comfyui_url[TG_CONF_STR];
+  char comfyui_workflow[TG_CONF_STR];
+  struct tg_comfyui_bindings bind;
+  int64_t comfyui_poll_ms;
+  int64_t comfyui_http_timeout_ms;
+  int comfyui_http_retries;
+  int64_t max_image_bytes;        /* largest diffusion output accepted */
+  char postproc_backend[32];      /* cpu */
+  int postproc_concurrency;
+  int jpeg_quality;
+  char storage_backend[32];       /* file */
+  int upload_concurrency;
+  char storage_root[TG_CONF_STR];
+  char public_base_url[TG_CONF_STR]; /* "" = file:// URLs */
+  char scratch_dir[TG_CONF_STR];
+
+  /* operation */
+  char http_listen[64];           /* host:port of /metrics, /healthz, /readyz; "" = off */
+  int64_t shutdown_grace_ms;
+};
+
+/**
+ * tg_worker_conf_defaults() - fill every key with its default
+ * @c: the conf
+ */
+void tg_worker_conf_defaults(struct tg_worker_conf *c);
+
+/**
+ * tg_worker_conf_load() - defaults, then a JSON file, then TRIPGEN_* overrides
+ * @c:      the conf
+ * @path:   JSON file, or NULL for defaults + environment only
+ * @errstr: on failure, names the key and what is wrong
+ * @n:      its size
+ *
+ * Unknown keys, wrong types and out-of-range values are errors. The whole
+ * conf is validated at the end (tg_worker_conf_check()).
+ *
+ * Return: TG_OK or TG_ERR_INVAL.
+ */
+tg_err_t tg_worker_conf_load(struct tg_worker_conf *c, const char *path, char *errstr, size_t n);
+
+/**
+ * tg_worker_conf_check() - cross-key validation
+ * @c:      the conf
+ * @errstr: reason
+ * @n:      its size
+ *
+ * Return: TG_OK or TG_ERR_INVAL.
+ */
+tg_err_t tg_worker_conf_check(const struct tg_worker_conf *c, char *errstr, size_t n);
+
+/**
+ * tg_worker_conf_print() - the effective config as JSON, secrets masked
+ * @c: the conf
+ * @f: where to write
+ */
+void tg_worker_conf_print(const struct tg_worker_conf *c, FILE *f);
+
+/**
+ * tg_worker_conf_help() - one line per key: name, type, default, meaning
+ * @f: where to write
+ */
+void tg_worker_conf_help(FILE *f);
+
+#endif

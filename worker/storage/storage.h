@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * storage.h - the upload stage: puts an object under the environment's
+ * prefix and returns its URL. Keys are a pure function of the job (env,
+ * UTC date of enqueued_at, request_id, variant), so a redelivered job
+ * overwrites the same objects. Backends sit behind a const ops table: file.c.
+ */
+#ifndef TG_STORAGE_H
+#define TG_STORAGE_H
+
+#include "config.h"
+#include "stage.h"
+
+#include <stdint.h>
+
+struct tg_storage_ops {
+  const char *name;
+  tg_err_t (*create)(const struct tg_worker_conf *conf, void **state, char *errstr, size_t n);
+  void (*destroy)(void *state);
+  /* true with a malloc()ed URL in *url; false with err */
+  bool (*put)(void *state, const char *key, const struct tg_blob *data,
+              const char *content_type, char **url, struct tg_stage_error *err);
+};
+
+extern const struct tg_storage_ops tg_storage_file;
+
+/**
+ * tg_storage_find() - the backend of a name
+ * @name: e.g. "file"
+ *
+ * Return: the ops, or NULL.
+ */
+const struct tg_storage_ops *tg_storage_find(const char *name);
+
+/**
+ * tg_object_key() - the object key of one variant of a job
+ * @env:            environment ([a-z][a-z0-9-]*)
+ * @enqueued_at_ms: the job's enqueue time; its UTC date goes in the key
+ * @request_id:     [A-Za-z0-9_-]{1,64}
+ * @variant:        [a-z][a-z0-9_-]*
+ * @ext:            "jpg", "png", "webp"
+ * @buf:            output: "{env}/{yyyy}/{mm}/{dd}/{request_id}/{variant}.{ext}"
+ * @size:           its size
+ * @errstr:         reason when a part is not safe in a key
+ * @n:              its size
+ *
+ * Every part is validated: no traversal, no separators, no surprises.
+ *
+ * Return: true on success.
+ */
+bool tg_object_key(const char *env, int64_t enqueued_at_ms, const char *request_id,
+                   const char *variant, const char *ext, char *buf, size_t size, char *errstr,
+                   size_t n);
+
+#endif
