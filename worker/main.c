@@ -1,20 +1,116 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * main.c - tripgen-worker entry point. Only --help and --version exist yet:
- * the worker itself is built by a later issue (see README, "Roadmap").
+ * main.c - tripgen-worker's command line: load and validate the config,
+ * then serve the queue, check the config, or run one trip (--once).
  */
+#include "config.h"
 #include "tg_config.h"
+#include "tg_log.h"
+#include "worker.h"
 
+#include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+static const char usage[] =
+    "usage: tripgen-worker [--config FILE] [--check-config | --once TRIP.json]\n"
+    "\n"
+    "Consumes the jobs of one environment, runs each through prompt → diffusion →\n"
+    "post-process → upload, publishes the result and acks. SIGTERM or SIGINT drains:\n"
+    "stop taking, finish in-flight jobs within shutdown.grace_ms, hand back the rest.\n"
+    "\n"
+    "  --config FILE     JSON config (deploy/config/<env>.json); default: $TRIPGEN_CONFIG,\n"
+    "                    else built-in defaults. Every key can be overridden by TRIPGEN_<KEY>\n"
+    "                    (dots as underscores): TRIPGEN_ENV, TRIPGEN_REDIS_URL,\n"
+    "                    TRIPGEN_COMFYUI_URL, TRIPGEN_DIFFUSION_SLOTS, ...\n"
+    "  --check-config    validate the config and the stage set-up (workflow, bindings,\n"
+    "                    storage root), print the effective config with secrets masked\n"
+    "  --once TRIP.json  one trip through the pipeline, no queue; result JSON on stdout\n"
+    "                    (exit 1 when it failed)\n"
+    "  --help-config     every key with its type, default and meaning\n"
+    "  --version\n"
+    "\n"
+    "Exit codes: 0 ok, 1 runtime failure, 2 bad arguments or config.\n";
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig) {
+  (void)sig;
+  stop_requested = 1;
+}
+
 int main(int argc, char **argv) {
-  if (argc > 1 && strcmp(argv[1], "--version") == 0) {
-    printf("tripgen-worker %s\n", TG_VERSION);
-    return 0;
+  const char *config = getenv("TRIPGEN_CONFIG"), *once = NULL;
+  bool check = false;
+  static const struct option opts[] = {
+    {"config", required_argument, 0, 'c'}, {"check-config", no_argument, 0, 'k'},
+    {"once", required_argument, 0, 'o'},   {"help-config", no_argument, 0, 'H'},
+    {"help", no_argument, 0, 'h'},         {"version", no_argument, 0, 'V'},
+    {0, 0, 0, 0}};
+  int ch;
+  while ((ch = getopt_long(argc, argv, "c:ko:hV", opts, NULL)) != -1) {
+    switch (ch) {
+    case 'c': config = optarg; break;
+    case 'k': check = true; break;
+    case 'o': once = optarg; break;
+    case 'H': tg_worker_conf_help(stdout); return 0;
+    case 'h': fputs(usage, stdout); return 0;
+    case 'V': printf("tripgen-worker %s\n", TG_VERSION); return 0;
+    default: fputs(usage, stderr); return 2;
+    }
   }
-  fprintf(argc > 1 && strcmp(argv[1], "--help") == 0 ? stdout : stderr,
-          "usage: tripgen-worker [--help] [--version]\n"
-          "tripgen-worker is not implemented yet in this version.\n");
-  return argc > 1 && strcmp(argv[1], "--help") == 0 ? 0 : 2;
+  if (optind != argc || (check && once)) {
+    fputs(usage, stderr);
+    return 2;
+  }
+  if (config && !*config)
+    config = NULL;
+  struct tg_worker_conf conf;
+  char errstr[1024];
+  if (tg_worker_conf_load(&conf, config, errstr, sizeof(errstr)) != TG_OK) {
+    fprintf(stderr, "tripgen-worker: %s\n", errstr);
+    return 2;
+  }
+  tg_log_set_level_name(conf.log_level);
+  signal(SIGPIPE, SIG_IGN);
+
+  tg_worker_t *w = tg_worker_new(&conf, !check && !once, errstr, sizeof(errstr));
+  if (!w) {
+    fprintf(stderr, "tripgen-worker: %s\n", errstr);
+    return check ? 2 : 1;
+  }
+  int rc = 0;
+  if (check) {
+    tg_worker_conf_print(&conf, stdout);
+    fprintf(stderr, "tripgen-worker: config ok\n");
+  } else if (once) {
+    FILE *f = strcmp(once, "-") ? fopen(once, "rb") : stdin;
+    char *buf = malloc(TG_MAX_PAYLOAD_BYTES + 1);
+    size_t len = f && buf ? fread(buf, 1, TG_MAX_PAYLOAD_BYTES + 1, f) : 0;
+    if (f && f != stdin)
+      fclose(f);
+    tg_trip_t *trip = f && buf ? tg_trip_parse(buf, len, errstr, sizeof(errstr)) : NULL;
+    free(buf);
+    if (!trip) {
+      fprintf(stderr, "tripgen-worker: %s: %s\n", once, f ? errstr : "cannot open");
+      tg_worker_destroy(w);
+      return 2;
+    }
+    char *json = NULL;
+    rc = tg_worker_once(w, trip, &json);
+    if (json)
+      printf("%s\n", json);
+    free(json);
+  } else {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    rc = tg_worker_run(w, &stop_requested);
+  }
+  tg_worker_destroy(w);
+  return rc;
 }

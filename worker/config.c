@@ -1,0 +1,424 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * config.c - the worker's configuration table: one row per key with its
+ * type, default, range and help. Loading is defaults → JSON file (nested
+ * objects, e.g. {"queue": {"max_deliveries": 5}}) → TRIPGEN_* environment
+ * variables; every step refuses unknown keys and bad values by name.
+ */
+#include "config.h"
+#include "redis_url.h"
+#include "tg_json.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum prop_type { P_STR, P_INT, P_I64, P_BOOL };
+
+struct prop {
+  const char *key;
+  enum prop_type type;
+  size_t off;
+  size_t size;          /* P_STR: buffer size */
+  int64_t min, max;     /* P_INT, P_I64 */
+  const char *def;
+  const char *choices;  /* P_STR: comma-separated allowed values, or NULL */
+  const char *help;
+};
+
+#define OFF(f) offsetof(struct tg_worker_conf, f)
+#define STR(k, f, d, ch, h) {k, P_STR, OFF(f), sizeof(((struct tg_worker_conf *)0)->f), 0, 0, d, ch, h}
+#define INT(k, f, lo, hi, d, h) {k, P_INT, OFF(f), 0, lo, hi, d, NULL, h}
+#define I64(k, f, lo, hi, d, h) {k, P_I64, OFF(f), 0, lo, hi, d, NULL, h}
+#define BOOL(k, f, d, h) {k, P_BOOL, OFF(f), 0, 0, 1, d, NULL, h}
+
+#define DEFAULT_NEGATIVE                                                                   \
+  "(car:1.4), vehicle, NSFW, nude, naked, porn, (worst quality, low quality:1.4), deformed, " \
+  "distorted, disfigured, cropped, out of frame, poorly drawn, blurry, jpeg artifacts, "      \
+  "watermark, text, signature, sketch"
+
+static const struct prop props[] = {
+  STR("env", env, "dev", NULL, "environment this worker serves (its queues and storage prefix)"),
+  STR("worker.name", worker_name, "", NULL,
+      "stable consumer name (e.g. the StatefulSet pod name); empty: host-pid"),
+  STR("log.level", log_level, "info", "debug,info,warn,error", "log level"),
+  STR("redis.url", queue.redis_url, "redis://127.0.0.1:6379", NULL,
+      "redis://[[user]:password@]host[:port][/db] or unix:///path; a password only via "
+      "TRIPGEN_REDIS_URL, never in the file"),
+  STR("queue.backend", queue.backend, "redis", "redis", "queue transport"),
+  STR("queue.group", queue.group, "workers", NULL, "consumer group of the workers"),
+  I64("queue.visibility_timeout_ms", queue.visibility_timeout_ms, 100, 86400000, "300000",
+      "idle time after which another worker reclaims a job"),
+  INT("queue.max_deliveries", queue.max_deliveries, 1, 1000, "5",
+      "deliveries before a job that keeps crashing workers is dead-lettered"),
+  I64("queue.cap", queue.queue_cap, 1, TG_MAX_QUEUE_LENGTH, "100000",
+      "input queue length at which puts are refused"),
+  I64("queue.sink_max_len", queue.sink_max_len, 100, 100000000, "100000",
+      "approximate number of output frames kept"),
+  I64("queue.result_ttl_ms", queue.result_ttl_ms, 1000, 31622400000LL, "604800000",
+      "lifetime of stored final results"),
+  I64("queue.connect_timeout_ms", queue.connect_timeout_ms, 1, 600000, "2000",
+      "Redis connect timeout"),
+  I64("queue.command_timeout_ms", queue.command_timeout_ms, 1, 600000, "5000",
+      "Redis command timeout"),
+  I64("queue.reconnect_max_ms", queue.reconnect_max_ms, 0, 3600000, "10000",
+      "how long one operation keeps reconnecting before it fails"),
+  BOOL("queue.housekeeping", housekeeping, "true",
+       "run promote_due and reclaim in this worker (turn off when a scheduler runs them)"),
+  I64("queue.housekeeping_interval_ms", housekeeping_interval_ms, 10, 600000, "1000",
+      "how often housekeeping and lease refresh run"),
+  I64("queue.lease_refresh_ms", lease_refresh_ms, 0, 3600000, "0",
+      "extend the lease of running jobs this often; 0: a third of the visibility timeout"),
+  INT("queue.take_batch", take_batch, 1, 100, "4", "most jobs taken in one read"),
+  INT("retry.max_attempts", max_attempts, 1, TG_MAX_ATTEMPT, "5",
+      "attempts of a job before it is dead-lettered"),
+  I64("retry.backoff_base_ms", backoff_base_ms, 1, 3600000, "2000",
+      "delay before the second attempt; doubles each attempt, with jitter"),
+  I64("retry.backoff_max_ms", backoff_max_ms, 1, 86400000, "300000", "largest retry delay"),
+  STR("prompt.backend", prompt_backend, "template", "template", "prompt stage backend"),
+  INT("prompt.concurrency", prompt_concurrency, 1, 64, "2", "prompt stage threads"),
+  STR("prompt.negative", negative_prompt, DEFAULT_NEGATIVE, NULL,
+      "negative prompt (the scene is painted without cars: the owner's car is composited)"),
+  STR("diffusion.backend", diffusion_backend, "comfyui", "comfyui", "diffusion stage backend"),
+  INT("diffusion.slots", diffusion_slots, 1, 64, "1",
+      "diffusion jobs at once (what the GPU serves concurrently)"),
+  I64("diffusion.timeout_ms", diffusion_timeout_ms, 100, 3600000, "600000",
+      "longest one diffusion may take before it is given up (retryably)"),
+  I64("diffusion.max_image_bytes", max_image_bytes, 1024, 268435456, "33554432",
+      "largest diffusion output accepted"),
+  STR("comfyui.url", comfyui_url, "http://127.0.0.1:8188", NULL, "ComfyUI base URL"),
+  STR("comfyui.workflow", comfyui_workflow, "deploy/workflows/trip-sdxl-api.json", NULL,
+      "workflow in ComfyUI's API format"),
+  STR("comfyui.bind.prompt", bind.prompt, "6.text", NULL, "node.input that gets the prompt"),
+  STR("comfyui.bind.negative", bind.negative, "7.text", NULL,
+      "node.input that gets the negative prompt"),
+  STR("comfyui.bind.seed", bind.seed, "3.seed", NULL, "node.input that gets the seed"),
+  STR("comfyui.bind.width", bind.width, "5.width", NULL, "node.input that gets the width"),
+  STR("comfyui.bind.height", bind.height, "5.height", NULL, "node.input that gets the height"),
+  STR("comfyui.bind.prefix", bind.prefix, "9.filename_prefix", NULL,
+      "node.input that gets the filename prefix (carries env and request_id)"),
+  I64("comfyui.poll_ms", comfyui_poll_ms, 10, 60000, "500", "how often /history is polled"),
+  I64("comfyui.http_timeout_ms", comfyui_http_timeout_ms, 100, 600000, "30000",
+      "timeout of one HTTP call to ComfyUI"),
+  INT("comfyui.http_retries", comfyui_http_retries, 0, 10, "3",
+      "retries of a failed HTTP call (connection errors, 5xx) within the stage"),
+  STR("postproc.backend", postproc_backend, "cpu", "cpu", "post-process backend"),
+  INT("postproc.concurrency", postproc_concurrency, 1, 64, "2", "post-process threads"),
+  INT("postproc.jpeg_quality", jpeg_quality, 1, 100, "90", "JPEG quality of the variants"),
+  STR("storage.backend", storage_backend, "file", "file", "object storage backend"),
+  INT("storage.concurrency", upload_concurrency, 1, 64, "2", "upload threads"),
+  STR("storage.root", storage_root, "var/images", NULL,
+      "file backend: directory under which {env}/{yyyy}/{mm}/{dd}/{request_id}/ go"),
+  STR("storage.public_base_url", public_base_url, "", NULL,
+      "URL prefix of stored objects; empty: file:// URLs"),
+  STR("http.listen", http_listen, "127.0.0.1:9464", NULL,
+      "host:port of /metrics, /healthz, /readyz (port 0: any free port; empty: off)"),
+  I64("shutdown.grace_ms", shutdown_grace_ms, 0, 3600000, "30000",
+      "on SIGTERM, how long in-flight jobs may finish before they are handed back"),
+};
+
+#define N_PROPS (sizeof(props) / sizeof(props[0]))
+
+static const struct prop *find_prop(const char *key) {
+  for (size_t i = 0; i < N_PROPS; i++)
+    if (strcmp(props[i].key, key) == 0)
+      return &props[i];
+  return NULL;
+}
+
+static bool choice_ok(const char *choices, const char *v) {
+  size_t len = strlen(v);
+  for (const char *p = choices; *p;) {
+    const char *comma = strchr(p, ',');
+    size_t l = comma ? (size_t)(comma - p) : strlen(p);
+    if (l == len && strncmp(p, v, len) == 0)
+      return true;
+    if (!comma)
+      break;
+    p = comma + 1;
+  }
+  return false;
+}
+
+/* Set one key from text (defaults, environment variables). */
+static tg_err_t set_text(struct tg_worker_conf *c, const struct prop *p, const char *v,
+                         const char *origin, char *errstr, size_t n) {
+  char *dst = (char *)c + p->off;
+  char *end;
+  switch (p->type) {
+  case P_STR:
+    if (strlen(v) >= p->size) {
+      snprintf(errstr, n, "%s (%s): longer than %zu bytes", p->key, origin, p->size - 1);
+      return TG_ERR_INVAL;
+    }
+    if (p->choices && !choice_ok(p->choices, v)) {
+      snprintf(errstr, n, "%s (%s): \"%s\" is not one of %s", p->key, origin, v, p->choices);
+      return TG_ERR_INVAL;
+    }
+    snprintf(dst, p->size, "%s", v);
+    return TG_OK;
+  case P_INT:
+  case P_I64: {
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (!*v || *end || errno) {
+      snprintf(errstr, n, "%s (%s): expected an integer, got \"%s\"", p->key, origin, v);
+      return TG_ERR_INVAL;
+    }
+    if (x < p->min || x > p->max) {
+      snprintf(errstr, n, "%s (%s): %lld is out of range [%" PRId64 ", %" PRId64 "]", p->key,
+               origin, x, p->min, p->max);
+      return TG_ERR_INVAL;
+    }
+    if (p->type == P_INT)
+      *(int *)(void *)dst = (int)x;
+    else
+      *(int64_t *)(void *)dst = x;
+    return TG_OK;
+  }
+  case P_BOOL:
+    if (strcmp(v, "true") == 0 || strcmp(v, "1") == 0)
+      *(bool *)(void *)dst = true;
+    else if (strcmp(v, "false") == 0 || strcmp(v, "0") == 0)
+      *(bool *)(void *)dst = false;
+    else {
+      snprintf(errstr, n, "%s (%s): expected true or false, got \"%s\"", p->key, origin, v);
+      return TG_ERR_INVAL;
+    }
+    return TG_OK;
+  }
+  return TG_ERR_INVAL;
+}
+
+void tg_worker_conf_defaults(struct tg_worker_conf *c) {
+  char errstr[256];
+  memset(c, 0, sizeof(*c));
+  tg_transport_conf_init(&c->queue, "dev");
+  for (size_t i = 0; i < N_PROPS; i++)
+    if (set_text(c, &props[i], props[i].def, "default", errstr, sizeof(errstr)) != TG_OK)
+      abort(); /* a bad default is a programming error */
+}
+
+/* Set one key from a JSON value of the file. */
+static tg_err_t set_json(struct tg_worker_conf *c, const char *key, json_t *v, char *errstr,
+                         size_t n) {
+  const struct prop *p = find_prop(key);
+  if (!p) {
+    snprintf(errstr, n, "%s: unknown key (tripgen-worker --help-config lists them)", key);
+    return TG_ERR_INVAL;
+  }
+  char text[64];
+  switch (p->type) {
+  case P_STR:
+    if (!json_is_string(v)) {
+      snprintf(errstr, n, "%s: expected string, got %s", key, tg_json_type_name(v));
+      return TG_ERR_INVAL;
+    }
+    return set_text(c, p, json_string_value(v), "config file", errstr, n);
+  case P_INT:
+  case P_I64:
+    if (!json_is_integer(v)) {
+      snprintf(errstr, n, "%s: expected integer, got %s", key, tg_json_type_name(v));
+      return TG_ERR_INVAL;
+    }
+    snprintf(text, sizeof(text), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    return set_text(c, p, text, "config file", errstr, n);
+  case P_BOOL:
+    if (!json_is_boolean(v)) {
+      snprintf(errstr, n, "%s: expected boolean, got %s", key, tg_json_type_name(v));
+      return TG_ERR_INVAL;
+    }
+    return set_text(c, p, json_is_true(v) ? "true" : "false", "config file", errstr, n);
+  }
+  return TG_ERR_INVAL;
+}
+
+static tg_err_t load_object(struct tg_worker_conf *c, json_t *obj, const char *prefix,
+                            char *errstr, size_t n) {
+  const char *k;
+  json_t *v;
+  json_object_foreach(obj, k, v) {
+    char key[128];
+    snprintf(key, sizeof(key), "%s%s%s", prefix, *prefix ? "." : "", k);
+    tg_err_t err = json_is_object(v) ? load_object(c, v, key, errstr, n)
+                                     : set_json(c, key, v, errstr, n);
+    if (err != TG_OK)
+      return err;
+  }
+  return TG_OK;
+}
+
+static void env_name(const char *key, char *buf, size_t size) {
+  size_t o = snprintf(buf, size, "TRIPGEN_");
+  for (const char *p = key; *p && o + 1 < size; p++)
+    buf[o++] = *p == '.' ? '_' : (char)toupper((unsigned char)*p);
+  buf[o] = '\0';
+}
+
+tg_err_t tg_worker_conf_load(struct tg_worker_conf *c, const char *path, char *errstr, size_t n) {
+  tg_worker_conf_defaults(c);
+  if (path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+      snprintf(errstr, n, "config %s: %s", path, strerror(errno));
+      return TG_ERR_INVAL;
+    }
+    char buf[65536];
+    size_t len = fread(buf, 1, sizeof(buf), f);
+    bool too_big = !feof(f);
+    fclose(f);
+    json_t *root = NULL;
+    char why[256];
+    if (too_big) {
+      snprintf(errstr, n, "config %s: larger than %zu bytes", path, sizeof(buf) - 1);
+      return TG_ERR_INVAL;
+    }
+    if (!tg_json_load(buf, len, sizeof(buf), &root, why, sizeof(why))) {
+      snprintf(errstr, n, "config %s: %s", path, why);
+      return TG_ERR_INVAL;
+    }
+    if (!json_is_object(root)) {
+      json_decref(root);
+      snprintf(errstr, n, "config %s: expected a JSON object", path);
+      return TG_ERR_INVAL;
+    }
+    char inner[400];
+    tg_err_t err = load_object(c, root, "", inner, sizeof(inner));
+    json_decref(root);
+    if (err != TG_OK) {
+      snprintf(errstr, n, "config %s: %s", path, inner);
+      return err;
+    }
+    struct tg_redis_url u;
+    if (tg_redis_url_parse(c->queue.redis_url, &u, inner, sizeof(inner)) && *u.password) {
+      snprintf(errstr, n, "config %s: redis.url holds a password: secrets come only from the "
+                          "environment (TRIPGEN_REDIS_URL)", path);
+      return TG_ERR_INVAL;
+    }
+  }
+  for (size_t i = 0; i < N_PROPS; i++) {
+    char name[128];
+    env_name(props[i].key, name, sizeof(name));
+    const char *v = getenv(name);
+    if (v && set_text(c, &props[i], v, name, errstr, n) != TG_OK)
+      return TG_ERR_INVAL;
+  }
+  return tg_worker_conf_check(c, errstr, n);
+}
+
+static bool binding_ok(const char *b) {
+  const char *dot = strchr(b, '.');
+  return dot && dot != b && dot[1] && !strchr(dot + 1, '.');
+}
+
+tg_err_t tg_worker_conf_check(const struct tg_worker_conf *c, char *errstr, size_t n) {
+  char why[256];
+  if (!*c->env || strlen(c->env) > TG_MAX_ENV_CHARS || !tg_charset_ok(c->env, TG_CS_ENV)) {
+    snprintf(errstr, n, "env: \"%s\" must be 1-%d of %s", c->env, TG_MAX_ENV_CHARS,
+             tg_charset_describe(TG_CS_ENV));
+    return TG_ERR_INVAL;
+  }
+  if (*c->worker_name && !tg_charset_ok(c->worker_name, TG_CS_ID)) {
+    snprintf(errstr, n, "worker.name: must be %s", tg_charset_describe(TG_CS_ID));
+    return TG_ERR_INVAL;
+  }
+  struct tg_redis_url u;
+  if (!tg_redis_url_parse(c->queue.redis_url, &u, why, sizeof(why))) {
+    snprintf(errstr, n, "redis.url: %s", why);
+    return TG_ERR_INVAL;
+  }
+  if (c->backoff_base_ms > c->backoff_max_ms) {
+    snprintf(errstr, n, "retry.backoff_base_ms: larger than retry.backoff_max_ms");
+    return TG_ERR_INVAL;
+  }
+  if (c->lease_refresh_ms && c->lease_refresh_ms >= c->queue.visibility_timeout_ms) {
+    snprintf(errstr, n, "queue.lease_refresh_ms: must be shorter than "
+                        "queue.visibility_timeout_ms, or leases lapse");
+    return TG_ERR_INVAL;
+  }
+  if (strncmp(c->comfyui_url, "http://", 7) && strncmp(c->comfyui_url, "https://", 8)) {
+    snprintf(errstr, n, "comfyui.url: must start with http:// or https://");
+    return TG_ERR_INVAL;
+  }
+  const struct { const char *key, *v; } binds[] = {
+    {"comfyui.bind.prompt", c->bind.prompt}, {"comfyui.bind.negative", c->bind.negative},
+    {"comfyui.bind.seed", c->bind.seed},     {"comfyui.bind.width", c->bind.width},
+    {"comfyui.bind.height", c->bind.height}, {"comfyui.bind.prefix", c->bind.prefix}};
+  for (size_t i = 0; i < sizeof(binds) / sizeof(binds[0]); i++)
+    if (!binding_ok(binds[i].v)) {
+      snprintf(errstr, n, "%s: expected \"<node id>.<input name>\", got \"%s\"", binds[i].key,
+               binds[i].v);
+      return TG_ERR_INVAL;
+    }
+  if (!*c->storage_root) {
+    snprintf(errstr, n, "storage.root: must not be empty");
+    return TG_ERR_INVAL;
+  }
+  if (*c->http_listen && !strchr(c->http_listen, ':')) {
+    snprintf(errstr, n, "http.listen: expected host:port, got \"%s\"", c->http_listen);
+    return TG_ERR_INVAL;
+  }
+  return TG_OK;
+}
+
+/* The value as JSON text, with the Redis password masked. */
+static json_t *value_json(const struct tg_worker_conf *c, const struct prop *p) {
+  const char *src = (const char *)c + p->off;
+  switch (p->type) {
+  case P_STR:
+    if (strcmp(p->key, "redis.url") == 0) {
+      struct tg_redis_url u;
+      char why[128], shown[400];
+      if (tg_redis_url_parse(src, &u, why, sizeof(why)))
+        return json_string(tg_redis_url_redact(&u, shown, sizeof(shown)));
+      return json_string("(invalid)");
+    }
+    return json_string(src);
+  case P_INT: return json_integer(*(const int *)(const void *)src);
+  case P_I64: return json_integer(*(const int64_t *)(const void *)src);
+  case P_BOOL: return json_boolean(*(const bool *)(const void *)src);
+  }
+  return json_null();
+}
+
+void tg_worker_conf_print(const struct tg_worker_conf *c, FILE *f) {
+  json_t *root = json_object();
+  for (size_t i = 0; i < N_PROPS; i++) {
+    /* nest "a.b.c" as {"a": {"b": {"c": v}}} */
+    char key[128];
+    snprintf(key, sizeof(key), "%s", props[i].key);
+    json_t *obj = root;
+    char *part = key, *dot;
+    while ((dot = strchr(part, '.'))) {
+      *dot = '\0';
+      json_t *child = json_object_get(obj, part);
+      if (!child) {
+        child = json_object();
+        json_object_set_new(obj, part, child);
+      }
+      obj = child;
+      part = dot + 1;
+    }
+    json_object_set_new(obj, part, value_json(c, &props[i]));
+  }
+  char *s = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+  fprintf(f, "%s\n", s ? s : "{}");
+  free(s);
+  json_decref(root);
+}
+
+void tg_worker_conf_help(FILE *f) {
+  static const char *const type_names[] = {"string", "int", "int", "bool"};
+  for (size_t i = 0; i < N_PROPS; i++) {
+    char env[128];
+    env_name(props[i].key, env, sizeof(env));
+    fprintf(f, "%-30s %-6s default %s%s%s\n    %s (env %s)\n", props[i].key,
+            type_names[props[i].type], *props[i].def ? props[i].def : "\"\"",
+            props[i].choices ? "; one of " : "", props[i].choices ? props[i].choices : "",
+            props[i].help, env);
+  }
+}

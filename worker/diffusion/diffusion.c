@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * diffusion.c - the registry of diffusion backends.
+ */
+#include "diffusion.h"
+
+#include <string.h>
+
+static const struct tg_diffusion_ops *const backends[] = {&tg_diffusion_comfyui, NULL};
+
+const struct tg_diffusion_ops *tg_diffusion_find(const char *name) {
+  for (const struct tg_diffusion_ops *const *b = backends; *b; b++)
+    if (strcmp((*b)->name, name) == 0)
+      return *b;
+  return NULL;
+}

@@ -1,0 +1,493 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * worker.c - the worker's life: create the stage backends and queue
+ * handles, run the consumer thread (takes jobs only while the first stage
+ * has room, like EAS's window), one thread pool per stage with bounded
+ * queues between them, a finisher thread that publishes, and a
+ * housekeeping thread (lease refresh, promote_due, reclaim, readiness).
+ * SIGTERM: stop taking, let in-flight jobs finish within the grace period,
+ * hand the rest back to the queue, exit 0.
+ */
+#include "http_client.h"
+#include "tg_log.h"
+#include "tg_time.h"
+#include "worker_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- creation ----------------------------------------------------------- */
+
+static tg_err_t create_stages(tg_worker_t *w, char *errstr, size_t n) {
+  const struct tg_worker_conf *c = &w->conf;
+  struct stages *st = &w->st;
+  if (!(st->prompt = tg_prompt_find(c->prompt_backend)) ||
+      !(st->diffusion = tg_diffusion_find(c->diffusion_backend)) ||
+      !(st->postproc = tg_postproc_find(c->postproc_backend)) ||
+      !(st->storage = tg_storage_find(c->storage_backend))) {
+    snprintf(errstr, n, "unknown stage backend");
+    return TG_ERR_INVAL;
+  }
+  tg_err_t err;
+  if ((err = st->prompt->create(c, &st->prompt_state, errstr, n)) != TG_OK ||
+      (err = st->diffusion->create(c, &st->diffusion_state, errstr, n)) != TG_OK ||
+      (err = st->postproc->create(c, &st->postproc_state, errstr, n)) != TG_OK ||
+      (err = st->storage->create(c, &st->storage_state, errstr, n)) != TG_OK)
+    return err;
+  return TG_OK;
+}
+
+tg_worker_t *tg_worker_new(const struct tg_worker_conf *conf, bool queue, char *errstr,
+                           size_t n) {
+  static bool curl_ready;
+  if (!curl_ready && !(curl_ready = tg_http_global_init())) {
+    snprintf(errstr, n, "libcurl initialisation failed");
+    return NULL;
+  }
+  tg_worker_t *w = calloc(1, sizeof(*w));
+  if (!w) {
+    snprintf(errstr, n, "out of memory");
+    return NULL;
+  }
+  w->conf = *conf;
+  struct tg_transport_conf *qc = &w->conf.queue;
+  snprintf(qc->env, sizeof(qc->env), "%s", conf->env);
+  snprintf(qc->consumer, sizeof(qc->consumer), "%s", conf->worker_name);
+  if (!w->conf.lease_refresh_ms)
+    w->conf.lease_refresh_ms = qc->visibility_timeout_ms / 3;
+  pthread_mutex_init(&w->lock, NULL);
+  if (create_stages(w, errstr, n) != TG_OK)
+    goto err;
+  if (queue) {
+    if (!(w->taker = tg_transport_new(qc, errstr, n)))
+      goto err;
+    /* the other handles share the consumer name the taker picked */
+    snprintf(qc->consumer, sizeof(qc->consumer), "%s", tg_transport_consumer(w->taker));
+    if (!(w->finisher = tg_transport_new(qc, errstr, n)) ||
+        !(w->keeper = tg_transport_new(qc, errstr, n)))
+      goto err;
+    atomic_store(&w->queue_ok, true);
+  }
+  return w;
+err:
+  tg_worker_destroy(w);
+  return NULL;
+}
+
+void tg_worker_destroy(tg_worker_t *w) {
+  if (!w)
+    return;
+  struct stages *st = &w->st;
+  if (st->prompt && st->prompt_state)
+    st->prompt->destroy(st->prompt_state);
+  if (st->diffusion && st->diffusion_state)
+    st->diffusion->destroy(st->diffusion_state);
+  if (st->postproc && st->postproc_state)
+    st->postproc->destroy(st->postproc_state);
+  if (st->storage && st->storage_state)
+    st->storage->destroy(st->storage_state);
+  tg_transport_destroy(w->taker);
+  tg_transport_destroy(w->finisher);
+  tg_transport_destroy(w->keeper);
+  for (int s = 0; s < TG_STAGE__COUNT; s++)
+    tg_bqueue_destroy(w->q[s]);
+  tg_bqueue_destroy(w->q_finish);
+  pthread_mutex_destroy(&w->lock);
+  free(w);
+}
+
+/* ---- the in-flight list ------------------------------------------------- */
+
+/* Adds a job unless its entry is already in flight here (a reclaim of our
+ * own slow job); returns false then. */
+static bool track(tg_worker_t *w, struct job *j) {
+  pthread_mutex_lock(&w->lock);
+  for (struct job *x = w->inflight; x; x = x->next)
+    if (strcmp(x->d.entry_id, j->d.entry_id) == 0 && x->d.priority == j->d.priority) {
+      pthread_mutex_unlock(&w->lock);
+      return false;
+    }
+  j->next = w->inflight;
+  if (w->inflight)
+    w->inflight->prev = j;
+  w->inflight = j;
+  w->n_inflight++;
+  pthread_mutex_unlock(&w->lock);
+  return true;
+}
+
+static void untrack(tg_worker_t *w, struct job *j) {
+  pthread_mutex_lock(&w->lock);
+  if (j->prev)
+    j->prev->next = j->next;
+  else
+    w->inflight = j->next;
+  if (j->next)
+    j->next->prev = j->prev;
+  w->n_inflight--;
+  pthread_mutex_unlock(&w->lock);
+}
+
+static int inflight_count(tg_worker_t *w) {
+  pthread_mutex_lock(&w->lock);
+  int n = w->n_inflight;
+  pthread_mutex_unlock(&w->lock);
+  return n;
+}
+
+/* ---- intake: what happens to a delivery before the first stage ---------- */
+
+static bool result_exists(tg_worker_t *w, tg_transport_t *t, const tg_job_t *job) {
+  char *json = NULL, errstr[256];
+  if (tg_transport_get_result(t, job->request_id, &json, errstr, sizeof(errstr)) != TG_OK)
+    return false;
+  tg_result_t *r = tg_result_parse(json, strlen(json), errstr, sizeof(errstr));
+  bool done = r && r->generation >= job->generation;
+  tg_result_destroy(r);
+  free(json);
+  (void)w;
+  return done;
+}
+
+/* Moves a delivery into a job and sends it to the first stage, or straight
+ * to the finisher when it must not run. Takes ownership of d's contents. */
+static void intake(tg_worker_t *w, tg_transport_t *t, tg_delivery_t *d) {
+  struct job *j = calloc(1, sizeof(*j));
+  if (!j)
+    return; /* left pending: reclaimed later */
+  j->d = *d;
+  memset(d, 0, sizeof(*d));
+  j->taken_wall_ms = tg_now_ms();
+  if (!track(w, j)) {
+    tg_job_free(j);
+    return;
+  }
+  const tg_job_t *job = j->d.job;
+  if (!job) {
+    tg_job_fail(j, "input", TG_CODE_INVALID_INPUT, false, "%s", j->d.parse_error);
+  } else if (strcmp(job->env, w->conf.env) != 0) {
+    tg_job_fail(j, "input", TG_CODE_ENV_MISMATCH, false,
+                "job is for env '%s' but this worker serves '%s'", job->env, w->conf.env);
+  } else if (tg_job_past_deadline(j)) {
+    tg_job_fail(j, "input", TG_CODE_DEADLINE_EXCEEDED, false, "deadline passed while queued");
+  } else if (result_exists(w, t, job)) {
+    j->duplicate = true;
+  } else {
+    for (size_t i = 0; i < job->options.n_variants; i++)
+      if (!tg_postproc_variant_known(job->options.variants[i])) {
+        tg_job_fail(j, "input", TG_CODE_INVALID_INPUT, false,
+                    "options.variants[%zu]: unknown variant \"%s\" (known: full, thumb)", i,
+                    job->options.variants[i]);
+        break;
+      }
+  }
+  tg_log(TG_INFO, "event=job_taken request_id=%s index=%llu attempt=%lld deliveries=%lld%s",
+         j->d.request_id, (unsigned long long)j->d.index, (long long)(job ? job->attempt : 1),
+         (long long)j->d.deliveries, j->failed ? " outcome=refused" : "");
+  tg_bqueue_t *next = (j->failed || j->duplicate) ? w->q_finish : w->q[TG_STAGE_PROMPT];
+  if (!tg_bqueue_push(next, j)) { /* closing: leave it pending for another worker */
+    untrack(w, j);
+    tg_job_free(j);
+  }
+}
+
+/* ---- threads ------------------------------------------------------------ */
+
+struct stage_thread {
+  tg_worker_t *w;
+  enum tg_stage_id stage;
+};
+
+static void *stage_main(void *arg) {
+  struct stage_thread *st = arg;
+  tg_worker_t *w = st->w;
+  enum tg_stage_id s = st->stage;
+  struct job *j;
+  while ((j = tg_bqueue_pop(w->q[s]))) {
+    if (atomic_load(&j->lost)) { /* another consumer owns it now */
+      tg_log(TG_WARN, "event=job_dropped request_id=%s reason=lease_lost", j->d.request_id);
+      untrack(w, j);
+      tg_job_free(j);
+      continue;
+    }
+    bool ok = tg_stage_run(w, s, j);
+    tg_bqueue_t *next = ok && s + 1 < TG_STAGE__COUNT ? w->q[s + 1] : w->q_finish;
+    if (!tg_bqueue_push(next, j)) {
+      untrack(w, j);
+      tg_job_free(j);
+    }
+  }
+  return NULL;
+}
+
+static void *finisher_main(void *arg) {
+  tg_worker_t *w = arg;
+  struct job *j;
+  while ((j = tg_bqueue_pop(w->q_finish))) {
+    if (!atomic_load(&j->lost))
+      tg_job_finish(w, w->finisher, j);
+    untrack(w, j);
+    tg_job_free(j);
+  }
+  return NULL;
+}
+
+static void *consumer_main(void *arg) {
+  tg_worker_t *w = arg;
+  char errstr[512];
+  int64_t backoff = 100;
+  while (!atomic_load(&w->stopping)) {
+    size_t room = tg_bqueue_wait_room(w->q[TG_STAGE_PROMPT], 500);
+    if (room == 0)
+      continue;
+    int max = (int)room < w->conf.take_batch ? (int)room : w->conf.take_batch;
+    tg_delivery_t *d;
+    int nd;
+    tg_err_t err = tg_transport_take(w->taker, max, 1000, &d, &nd, errstr, sizeof(errstr));
+    if (err != TG_OK) {
+      atomic_store(&w->queue_ok, false);
+      tg_log(TG_ERROR, "event=take_failed err=\"%s\" retry_ms=%lld", errstr, (long long)backoff);
+      tg_sleep_ms(backoff);
+      backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+      continue;
+    }
+    backoff = 100;
+    atomic_store(&w->queue_ok, true);
+    tg_metrics_count_taken(nd);
+    for (int i = 0; i < nd; i++)
+      intake(w, w->taker, &d[i]);
+    tg_deliveries_free(d, nd);
+  }
+  return NULL;
+}
+
+/* Extend the lease of every job in flight; mark the ones lost to others. */
+static void refresh_leases(tg_worker_t *w) {
+  pthread_mutex_lock(&w->lock);
+  int n = w->n_inflight, k = 0;
+  tg_delivery_t *ds = n ? calloc((size_t)n, sizeof(*ds)) : NULL;
+  for (struct job *x = w->inflight; x && ds && k < n; x = x->next, k++) {
+    snprintf(ds[k].entry_id, sizeof(ds[k].entry_id), "%s", x->d.entry_id);
+    ds[k].priority = x->d.priority;
+  }
+  pthread_mutex_unlock(&w->lock);
+  for (int i = 0; i < k; i++) {
+    char errstr[256];
+    tg_err_t err = tg_transport_extend_lease(w->keeper, &ds[i], errstr, sizeof(errstr));
+    if (err != TG_ERR_NOT_FOUND)
+      continue;
+    pthread_mutex_lock(&w->lock);
+    for (struct job *x = w->inflight; x; x = x->next)
+      if (strcmp(x->d.entry_id, ds[i].entry_id) == 0 && x->d.priority == ds[i].priority) {
+        atomic_store(&x->lost, true);
+        tg_log(TG_WARN, "event=lease_lost request_id=%s entry=%s", x->d.request_id,
+               x->d.entry_id);
+      }
+    pthread_mutex_unlock(&w->lock);
+  }
+  free(ds);
+}
+
+static void housekeeping_round(tg_worker_t *w) {
+  char errstr[512];
+  if (w->conf.housekeeping) {
+    int promoted = 0;
+    if (tg_transport_promote_due(w->keeper, tg_now_ms(), 100, &promoted, errstr,
+                                 sizeof(errstr)) != TG_OK)
+      tg_log(TG_WARN, "event=promote_due_failed err=\"%s\"", errstr);
+    else if (promoted)
+      tg_log(TG_INFO, "event=retries_promoted count=%d", promoted);
+    size_t room = atomic_load(&w->stopping) ? 0 : tg_bqueue_wait_room(w->q[TG_STAGE_PROMPT], 0);
+    if (room > 0) {
+      tg_delivery_t *d;
+      int nd;
+      if (tg_transport_reclaim(w->keeper, (int)room, &d, &nd, errstr, sizeof(errstr)) ==
+          TG_OK) {
+        for (int i = 0; i < nd; i++)
+          intake(w, w->keeper, &d[i]);
+        tg_deliveries_free(d, nd);
+      } else {
+        tg_log(TG_WARN, "event=reclaim_failed err=\"%s\"", errstr);
+      }
+    }
+  }
+  char why[256] = "";
+  bool ok = w->st.diffusion->ready(w->st.diffusion_state, why, sizeof(why));
+  pthread_mutex_lock(&w->lock);
+  snprintf(w->diffusion_why, sizeof(w->diffusion_why), "%s", why);
+  pthread_mutex_unlock(&w->lock);
+  atomic_store(&w->diffusion_ok, ok);
+}
+
+struct keeper_args {
+  tg_worker_t *w;
+  atomic_bool *quit;
+};
+
+static void *keeper_main(void *arg) {
+  struct keeper_args *a = arg;
+  tg_worker_t *w = a->w;
+  int64_t next_lease = 0, next_round = 0;
+  while (!atomic_load(a->quit)) {
+    int64_t now = tg_mono_ms();
+    if (now >= next_lease) {
+      refresh_leases(w);
+      next_lease = now + w->conf.lease_refresh_ms;
+    }
+    if (now >= next_round) {
+      housekeeping_round(w);
+      next_round = now + w->conf.housekeeping_interval_ms;
+    }
+    int64_t wake = next_lease < next_round ? next_lease : next_round;
+    int64_t nap = wake - tg_mono_ms();
+    tg_sleep_ms(nap > 100 ? 100 : nap < 1 ? 1 : nap);
+  }
+  return NULL;
+}
+
+static bool ready(void *ctx, char *why, size_t n) {
+  tg_worker_t *w = ctx;
+  if (atomic_load(&w->stopping)) {
+    snprintf(why, n, "draining");
+    return false;
+  }
+  if (!atomic_load(&w->queue_ok)) {
+    snprintf(why, n, "queue unreachable");
+    return false;
+  }
+  if (!atomic_load(&w->diffusion_ok)) {
+    pthread_mutex_lock(&w->lock);
+    snprintf(why, n, "%s", *w->diffusion_why ? w->diffusion_why : "diffusion not ready yet");
+    pthread_mutex_unlock(&w->lock);
+    return false;
+  }
+  return true;
+}
+
+/* After the grace period: give every job still in flight back to the queue,
+ * due now, same attempt, so another worker takes it at once. */
+static void hand_back(tg_worker_t *w) {
+  pthread_mutex_lock(&w->lock);
+  for (struct job *x = w->inflight; x; x = x->next) {
+    atomic_store(&x->lost, true);
+    char errstr[256];
+    tg_err_t err = TG_ERR_BAD_MSG;
+    if (x->d.job)
+      err = tg_transport_retry_later(w->keeper, &x->d, x->d.job, tg_now_ms(), errstr,
+                                     sizeof(errstr));
+    if (err == TG_OK) {
+      tg_metrics_job(TG_OUTCOME_HANDED_BACK, TG_CODE_INTERNAL);
+      tg_log(TG_WARN, "event=job_handed_back request_id=%s", x->d.request_id);
+    } else {
+      tg_log(TG_WARN, "event=job_left_pending request_id=%s (reclaimed after the visibility "
+                      "timeout)", x->d.request_id);
+    }
+  }
+  pthread_mutex_unlock(&w->lock);
+}
+
+int tg_worker_run(tg_worker_t *w, volatile sig_atomic_t *stop) {
+  const struct tg_worker_conf *c = &w->conf;
+  char errstr[512];
+  int caps[TG_STAGE__COUNT] = {c->prompt_concurrency, c->diffusion_slots,
+                               c->postproc_concurrency, c->upload_concurrency};
+  for (int s = 0; s < TG_STAGE__COUNT; s++)
+    if (!(w->q[s] = tg_bqueue_new((size_t)caps[s])))
+      return 1;
+  if (!(w->q_finish = tg_bqueue_new(64)))
+    return 1;
+  if (*c->http_listen) {
+    int port = 0;
+    w->http = tg_http_start(c->http_listen, c->env, ready, w, &port, errstr, sizeof(errstr));
+    if (!w->http) {
+      tg_log(TG_ERROR, "event=http_failed err=\"%s\"", errstr);
+      return 1;
+    }
+    tg_log(TG_INFO, "event=http_listening port=%d", port);
+  }
+  int nthreads = 0;
+  for (int s = 0; s < TG_STAGE__COUNT; s++)
+    nthreads += caps[s];
+  pthread_t *threads = calloc((size_t)nthreads, sizeof(*threads));
+  struct stage_thread *args = calloc((size_t)nthreads, sizeof(*args));
+  pthread_t consumer, finisher, keeper;
+  atomic_bool keeper_quit = false;
+  struct keeper_args ka = {w, &keeper_quit};
+  int t = 0;
+  for (int s = 0; s < TG_STAGE__COUNT; s++)
+    for (int i = 0; i < caps[s]; i++, t++) {
+      args[t] = (struct stage_thread){w, (enum tg_stage_id)s};
+      pthread_create(&threads[t], NULL, stage_main, &args[t]);
+    }
+  pthread_create(&finisher, NULL, finisher_main, w);
+  pthread_create(&keeper, NULL, keeper_main, &ka);
+  pthread_create(&consumer, NULL, consumer_main, w);
+  tg_log(TG_INFO, "event=worker_started env=%s consumer=%s prompt=%s diffusion=%s postproc=%s "
+                  "storage=%s slots=%d", c->env, tg_transport_consumer(w->taker),
+         c->prompt_backend, c->diffusion_backend, c->postproc_backend, c->storage_backend,
+         c->diffusion_slots);
+
+  while (!*stop)
+    tg_sleep_ms(50);
+
+  /* drain: stop taking, let in-flight jobs finish within the grace period */
+  atomic_store(&w->stopping, true);
+  pthread_join(consumer, NULL);
+  int64_t deadline = tg_mono_ms() + c->shutdown_grace_ms;
+  int left;
+  tg_log(TG_INFO, "event=draining in_flight=%d grace_ms=%lld", inflight_count(w),
+         (long long)c->shutdown_grace_ms);
+  while ((left = inflight_count(w)) > 0 && tg_mono_ms() < deadline)
+    tg_sleep_ms(20);
+  atomic_store(&keeper_quit, true);
+  pthread_join(keeper, NULL);
+  if (left > 0) {
+    hand_back(w);
+    tg_log(TG_WARN, "event=worker_stopped handed_back=%d", left);
+    /* stage threads may be inside a remote call: the process exits under them */
+    tg_http_stop(w->http);
+    w->http = NULL;
+    free(threads);
+    free(args);
+    return 0;
+  }
+  for (int s = 0; s < TG_STAGE__COUNT; s++)
+    tg_bqueue_close(w->q[s]);
+  for (int i = 0; i < nthreads; i++)
+    pthread_join(threads[i], NULL);
+  tg_bqueue_close(w->q_finish);
+  pthread_join(finisher, NULL);
+  tg_http_stop(w->http);
+  w->http = NULL;
+  free(threads);
+  free(args);
+  tg_log(TG_INFO, "event=worker_stopped handed_back=0");
+  return 0;
+}
+
+int tg_worker_once(tg_worker_t *w, tg_trip_t *trip, char **out) {
+  char errstr[256];
+  struct job *j = calloc(1, sizeof(*j));
+  if (!j) {
+    tg_trip_destroy(trip);
+    return 1;
+  }
+  j->d.job = tg_job_new(trip, w->conf.env, NULL, tg_now_ms(), errstr, sizeof(errstr));
+  if (!j->d.job) {
+    tg_trip_destroy(trip);
+    free(j);
+    fprintf(stderr, "tripgen-worker: %s\n", errstr);
+    return 1;
+  }
+  snprintf(j->d.request_id, sizeof(j->d.request_id), "%s", j->d.job->request_id);
+  j->taken_wall_ms = tg_now_ms();
+  for (int s = 0; s < TG_STAGE__COUNT && !j->failed; s++)
+    tg_stage_run(w, (enum tg_stage_id)s, j);
+  tg_result_t *r = tg_job_result(w, j);
+  *out = r ? tg_result_serialize(r) : NULL;
+  int rc = r && r->succeeded ? 0 : 1;
+  tg_result_destroy(r);
+  tg_job_free(j);
+  return rc;
+}

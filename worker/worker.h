@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * worker.h - tripgen-worker: consume jobs of one environment, run them
+ * through the staged pipeline (prompt → diffusion → postproc → upload),
+ * publish the result and ack — or retry, dead-letter, or fail them — and
+ * drain on SIGTERM.
+ */
+#ifndef TG_WORKER_H
+#define TG_WORKER_H
+
+#include "config.h"
+#include "tg_trip.h"
+
+#include <signal.h>
+
+typedef struct tg_worker_s tg_worker_t;
+
+/**
+ * tg_worker_new() - create the stage backends; connect to the queue
+ * @conf:   validated configuration (copied)
+ * @queue:  false for --once and --check-config (no queue connection)
+ * @errstr: reason on failure
+ * @n:      its size
+ *
+ * Return: the worker, or NULL.
+ */
+tg_worker_t *tg_worker_new(const struct tg_worker_conf *conf, bool queue, char *errstr, size_t n);
+
+/**
+ * tg_worker_run() - serve until *stop becomes non-zero, then drain
+ * @w:    the worker
+ * @stop: set by the signal handler
+ *
+ * Return: 0 after a clean drain, 1 on a fatal error.
+ */
+int tg_worker_run(tg_worker_t *w, volatile sig_atomic_t *stop);
+
+/**
+ * tg_worker_once() - one trip through the pipeline without a queue
+ * @w:    the worker (created with queue == false)
+ * @trip: the trip (ownership passes to the worker)
+ * @out:  set to the result JSON (malloc()ed)
+ *
+ * Return: 0 when the result succeeded, 1 when it failed.
+ */
+int tg_worker_once(tg_worker_t *w, tg_trip_t *trip, char **out);
+
+/**
+ * tg_worker_destroy() - free (NULL-safe)
+ * @w: the worker
+ */
+void tg_worker_destroy(tg_worker_t *w);
+
+#endif
