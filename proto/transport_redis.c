@@ -46,7 +46,8 @@ struct redis_be {
   char k_in[KEY_MAX], k_prio[KEY_MAX], k_seq[KEY_MAX], k_out[KEY_MAX], k_out_seq[KEY_MAX];
   char k_dlq[KEY_MAX], k_dlq_seq[KEY_MAX], k_delayed[KEY_MAX];
   char sha[S__COUNT][41];
-  bool own_pel_done;         /* the first take() has read this consumer's old entries */
+  bool own_pel_done;         /* this consumer's old entries have all been read once */
+  char pel_cursor[2][48];    /* history read position: [0] priority, [1] normal stream */
   tg_delivery_t *carry;      /* delivered by a blocking read beyond max; handed out next */
   int n_carry;
 };
@@ -295,6 +296,8 @@ static tg_err_t r_open(tg_transport_t *t, char *errstr, size_t n) {
   snprintf(b->k_delayed, KEY_MAX, "tripgen:{%s}:delayed", e);
   for (int i = 0; i < S__COUNT; i++)
     sha1_hex(script_src[i], b->sha[i]);
+  snprintf(b->pel_cursor[0], sizeof(b->pel_cursor[0]), "0");
+  snprintf(b->pel_cursor[1], sizeof(b->pel_cursor[1]), "0");
   t->backend = b;
   tg_err_t err = be_connect(t, errstr, n);
   if (err == TG_OK)
@@ -471,15 +474,23 @@ static tg_err_t r_take(tg_transport_t *t, int max, int timeout_ms, tg_delivery_t
     return TG_OK;
   }
 
-  /* 2. once per handle: this consumer's own pending entries, from a run that died */
+  /* 2. once per handle: this consumer's own pending entries, from a run that
+   * died, read forward from a cursor so none is delivered twice */
   if (!b->own_pel_done) {
     snprintf(cnt, sizeof(cnt), "%d", max);
     const char *argv[] = {"XREADGROUP", "GROUP", g, c, "COUNT", cnt, "STREAMS",
-                          b->k_prio, b->k_in, "0", "0"};
+                          b->k_prio, b->k_in, b->pel_cursor[0], b->pel_cursor[1]};
     redisReply *r = be_cmdv(t, 0, &err, errstr, n, 11, argv);
     if (!r)
       return err;
     err = collect(t, r, 0, &arr, &count, &cap);
+    for (size_t s = 0; r->type == REDIS_REPLY_ARRAY && s < r->elements; s++) {
+      const redisReply *sr = r->element[s], *entries = sr->element[1];
+      if (entries->elements > 0) /* entry ids are "ms-seq": move past the last one */
+        snprintf(b->pel_cursor[strcmp(sr->element[0]->str, b->k_prio) == 0 ? 0 : 1],
+                 sizeof(b->pel_cursor[0]), "%s",
+                 entries->element[entries->elements - 1]->element[0]->str);
+    }
     freeReplyObject(r);
     if (count > 0) {
       lookup_counts(t, arr, count);

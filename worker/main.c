@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char usage[] =
     "usage: tripgen-worker [--config FILE] [--check-config | --once TRIP.json]\n"
@@ -110,6 +111,10 @@ int main(int argc, char **argv) {
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     rc = tg_worker_run(w, &stop_requested);
+    if (rc == TG_WORKER_HANDED_BACK) { /* threads are still inside remote calls */
+      fflush(NULL);
+      _exit(0);
+    }
   }
   tg_worker_destroy(w);
   return rc;

@@ -448,9 +448,7 @@ int tg_worker_run(tg_worker_t *w, volatile sig_atomic_t *stop) {
     /* stage threads may be inside a remote call: the process exits under them */
     tg_http_stop(w->http);
     w->http = NULL;
-    free(threads);
-    free(args);
-    return 0;
+    return TG_WORKER_HANDED_BACK;
   }
   for (int s = 0; s < TG_STAGE__COUNT; s++)
     tg_bqueue_close(w->q[s]);

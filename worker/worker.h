@@ -15,6 +15,8 @@
 
 typedef struct tg_worker_s tg_worker_t;
 
+#define TG_WORKER_HANDED_BACK 3
+
 /**
  * tg_worker_new() - create the stage backends; connect to the queue
  * @conf:   validated configuration (copied)
@@ -31,7 +33,9 @@ tg_worker_t *tg_worker_new(const struct tg_worker_conf *conf, bool queue, char *
  * @w:    the worker
  * @stop: set by the signal handler
  *
- * Return: 0 after a clean drain, 1 on a fatal error.
+ * Return: 0 after a clean drain, 1 on a fatal error, TG_WORKER_HANDED_BACK
+ * when jobs were handed back while stage threads were still inside remote
+ * calls: then the process must exit at once (no tg_worker_destroy()).
  */
 int tg_worker_run(tg_worker_t *w, volatile sig_atomic_t *stop);
 

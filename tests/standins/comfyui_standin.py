@@ -504,18 +504,20 @@ class Standin:
             self.write_stats()
 
     def write_stats(self):
+        """Counters to {output_dir}/.stats.json, replaced atomically (readers never see a
+        partial file)."""
         with self.lock:
             snap = dict(self.stats)
             snap["queue_pending"] = len(self.queue)
             snap["queue_running"] = 1 if self.running else 0
             snap["history"] = len(self.history)
-        tmp = self.stats_file + ".tmp"
-        try:
-            with open(tmp, "w", encoding="utf-8") as f:
-                json.dump(snap, f, indent=1, sort_keys=True)
-            os.replace(tmp, self.stats_file)
-        except OSError as ex:
-            log(f"cannot write {self.stats_file}: {ex}")
+            tmp = self.stats_file + ".tmp"
+            try:
+                with open(tmp, "w", encoding="utf-8") as f:
+                    json.dump(snap, f, indent=1, sort_keys=True)
+                os.replace(tmp, self.stats_file)
+            except OSError as ex:
+                log(f"cannot write {self.stats_file}: {ex}")
         return snap
 
     # ---- queue ---------------------------------------------------------------------------
@@ -607,7 +609,7 @@ class Standin:
             if hit is not None:
                 result = hit
             else:
-                result = self.run_nodes(prompt, order, executed, c, pid, add)
+                result = self.run_nodes(prompt, order, executed, c)
         except JobFailed as jf:
             node_type = prompt.get(jf.node_id, {}).get("class_type") if jf.node_id else None
             if jf.interrupted:
@@ -618,9 +620,9 @@ class Standin:
                 add("execution_error", {
                     "node_id": jf.node_id, "node_type": node_type, "executed": list(executed),
                     "exception_message": jf.message, "exception_type": jf.typ,
-                    "traceback": [f'  File "/ComfyUI/execution.py", line 496, in execute\n'
-                                  f'    output_data, output_ui, has_subgraph, has_pending_tasks'
-                                  f' = await get_output_data(...)\n'],
+                    "traceback": ['  File "/ComfyUI/execution.py", line 496, in execute\n'
+                                  '    output_data, output_ui, has_subgraph, has_pending_tasks'
+                                  ' = await get_output_data(...)\n'],
                     "current_inputs": current_inputs(prompt, jf.node_id),
                     "current_outputs": list(outputs)})
                 self.bump("exec_errors")
@@ -638,7 +640,7 @@ class Standin:
             "status_str": "success", "completed": True, "messages": messages},
             "meta": result["meta"]}
 
-    def run_nodes(self, prompt, order, executed, c, pid, add):
+    def run_nodes(self, prompt, order, executed, c):
         info = describe(prompt, order)
         ui_outputs, meta = {}, {}
         for nid in order:

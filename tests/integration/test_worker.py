@@ -1,0 +1,300 @@
+#!/usr/bin/python3
+"""test_worker.py BUILD_DIR SOURCE_ROOT - tripgen-worker end to end.
+
+Against a real redis-server and the ComfyUI stand-in: the three sample trips
+(files at the right keys, sha256 matches), a malformed job (failed result,
+the worker goes on), ComfyUI down (retried, then dead-lettered with the last
+error), kill -9 mid-job (the same consumer name finishes it; or a second
+worker reclaims it) with one final result either way, a redelivery after
+midnight (same keys), two envs side by side, SIGTERM drain and hand-back,
+/metrics counts, --check-config and --once.
+"""
+import hashlib
+import json
+import os
+import re
+import signal
+import sys
+import time
+import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from worker_harness import Env  # noqa: E402
+
+BUILD, ROOT = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
+SAMPLES = ["may-day-shanghai.json", "national-day-chengdu.json", "winter-harbin-short.json"]
+
+
+def check(cond, msg):
+    if not cond:
+        raise AssertionError(msg)
+
+
+def job_json(request_id, env, enqueued_at, trip_file="may-day-shanghai.json", **extra):
+    with open(os.path.join(ROOT, "tests/data/trips", trip_file)) as f:
+        trip = json.load(f)
+    job = {"v": 1, "request_id": request_id, "generation": 0, "env": env,
+           "idempotency_key": trip["trip_id"], "priority": False, "attempt": 1,
+           "enqueued_at": enqueued_at, "deadline": None,
+           "options": {"size": "768x960", "variants": ["full", "thumb"]}, "trip": trip}
+    job.update(extra)
+    return json.dumps(job, ensure_ascii=False)
+
+
+def sink_frames(e, request_id, env="dev"):
+    """How many output frames answer request_id."""
+    lines = e.redis_cli("XRANGE", "tripgen:{%s}:out" % env, "-", "+").splitlines()
+    return sum(1 for a, b in zip(lines, lines[1:]) if a == "request_id" and b == request_id)
+
+
+def test_three_samples_end_to_end(e):
+    e.start_standin("--latency-ms", "50")
+    w = e.start_worker()
+    before = time.time()
+    ids = e.put(*SAMPLES)
+    results = {r["request_id"]: r for r in e.results(3)}
+    check(set(results) == set(ids), "results answer the puts")
+    for rid, r in results.items():
+        check(r["status"] == "succeeded", "succeeded: %s" % r)
+        check(r["prompt_source"] == "template" and "no cars" in r["prompt"], "template prompt")
+        check(r["worker"] == "w1" and r["env"] == "dev", "worker and env")
+        img = r["images"][0]
+        days = {time.strftime("%Y/%m/%d", time.gmtime(t)) for t in (before, time.time())}
+        check(any(img["key"] == "dev/%s/%s/full.jpg" % (d, rid) for d in days),
+              "key " + img["key"])
+        path = os.path.join(e.storage, img["key"])
+        check(img["url"] == "file://" + os.path.realpath(path), "url " + img["url"])
+        data = open(path, "rb").read()
+        check(hashlib.sha256(data).hexdigest() == img["sha256"], "sha256 of " + path)
+        check(len(data) == img["bytes"] and data[:2] == b"\xff\xd8", "a JPEG of the right size")
+        check((img["width"], img["height"]) == (768, 960), "size")
+        for k in ("queued", "prompt", "diffusion", "postproc", "upload", "total"):
+            check(k in r["timings_ms"], "timing " + k)
+    d = e.depth()
+    check(d["waiting"] == 0 and d["pending"] == 0 and d["dead"] == 0, "queue empty: %s" % d)
+    status, body = e.http_get(w, "/metrics")
+    check(status == 200, "metrics served")
+    m = re.search(r'tripgen_jobs_total\{env="dev",status="succeeded",code=""\} (\d+)', body)
+    check(m and int(m.group(1)) == 3, "metrics count 3 succeeded")
+    check('tripgen_stage_duration_seconds_count{env="dev",stage="diffusion"} 3' in body,
+          "diffusion histogram count")
+    check(e.http_get(w, "/healthz")[0] == 200, "healthz")
+    check(e.http_get(w, "/readyz") == (200, "ready\n"), "readyz")
+    check(e.kill(w, signal.SIGTERM) == 0, "exit 0 on SIGTERM")
+
+
+def test_malformed_job_fails_and_worker_goes_on(e):
+    e.start_standin("--latency-ms", "20")
+    w = e.start_worker()
+    e.put_raw_job('{"v":1,"request_id":"bad-1","trip":', "bad-1")
+    e.put_raw_job(job_json("bad-2", "dev", "2026-01-01T00:00:00Z",
+                           options={"size": "768x960", "variants": ["poster"]}), "bad-2")
+    ids = e.put("winter-harbin-short.json")
+    results = {r["request_id"]: r for r in e.results(3)}
+    bad = results["bad-1"]
+    check(bad["status"] == "failed" and bad["error"]["code"] == "invalid_input", str(bad))
+    check("invalid JSON" in bad["error"]["message"] and not bad["error"]["retryable"],
+          bad["error"]["message"])
+    check(results["bad-2"]["error"]["code"] == "invalid_input" and
+          "poster" in results["bad-2"]["error"]["message"], str(results["bad-2"]))
+    check(results[ids[0]]["status"] == "succeeded", "the good job still runs")
+    frame = e.redis_cli("XRANGE", "tripgen:{dev}:out", "-", "+")
+    check("last_code\n400" in frame, "failed frames carry lastCode 400")
+    d = e.depth()
+    check(d["pending"] == 0 and d["dead"] == 0, "acked, not dead-lettered: %s" % d)
+    check(w.poll() is None, "worker alive")
+
+
+def test_comfyui_down_retried_then_dead_lettered(e):
+    e.start_standin("--fail", "http500")
+    e.start_worker(retry_max_attempts=3)
+    ids = e.put("may-day-shanghai.json")
+    r = e.results(1)[0]
+    check(r["request_id"] == ids[0] and r["status"] == "failed", str(r))
+    err = r["error"]
+    check(err["code"] == "diffusion_failed" and err["retryable"] and err["stage"] == "diffusion",
+          str(err))
+    check("HTTP 500" in err["message"] and "attempt 3 of 3" in err["message"], err["message"])
+    check(r["attempt"] == 3, "three attempts")
+    d = e.depth()
+    check(d["dead"] == 1 and d["pending"] == 0 and d["delayed"] == 0, "dead-lettered: %s" % d)
+    stats = e.standin_stats()
+    # 3 attempts x (1 call + 1 in-stage retry)
+    check(stats.get("prompts_http500") == 6, "ComfyUI called 6 times: %s" % stats)
+    # nothing reachable at all: a connection error is retried the same way
+    e.tripgen("put", "--env", "down", os.path.join(ROOT, "tests/data/trips", SAMPLES[2]))
+    e.start_worker(env="down", name="w2", comfyui_url="http://127.0.0.1:9",
+                   retry_max_attempts=2)
+    r = e.results(1, env="down")[0]
+    check(r["error"]["code"] == "diffusion_failed" and r["attempt"] == 2, str(r))
+
+
+def _kill_mid_job(e, same_name):
+    e.start_standin("--latency-ms", "1500")
+    w = e.start_worker(name="stable-0")
+    rid = e.put("national-day-chengdu.json")[0]
+    e.wait(lambda: e.standin_stats().get("prompts_accepted", 0) >= 1, 10, "ComfyUI to get it")
+    e.kill(w)  # kill -9 mid-diffusion
+    check(e.depth()["pending"] == 1, "the job is pending on the dead consumer")
+    e.start_worker(name="stable-0" if same_name else "other-1")
+    r = e.results(1, timeout=20)[0]
+    check(r["request_id"] == rid and r["status"] == "succeeded", str(r))
+    time.sleep(0.5)
+    check(sink_frames(e, rid) == 1, "one final result")
+    d = e.depth()
+    check(d["pending"] == 0 and d["waiting"] == 0, str(d))
+
+
+def test_kill9_same_consumer_name_finishes(e):
+    _kill_mid_job(e, True)
+
+
+def test_kill9_second_worker_reclaims(e):
+    _kill_mid_job(e, False)
+
+
+def test_redelivery_after_midnight_writes_same_keys(e):
+    e.start_standin("--latency-ms", "20")
+    w = e.start_worker()
+    rid = "late-night-1"
+    e.put_raw_job(job_json(rid, "dev", "2024-12-31T23:59:59.900Z"), rid)
+    first = e.results(1)[0]
+    keys = sorted(i["key"] for i in first["images"])
+    check(keys == ["dev/2024/12/31/late-night-1/full.jpg", "dev/2024/12/31/late-night-1/thumb.jpg"],
+          str(keys))
+    check(first["images"][1]["width"] == 384, "thumb is half size")
+    # the first run uploaded but "died" before its result counted: drop the record, redeliver
+    e.redis_cli("DEL", "tripgen:{dev}:result:" + rid)
+    e.put_raw_job(job_json(rid, "dev", "2024-12-31T23:59:59.900Z"), rid)
+    frames = e.results(2)
+    second = frames[1]
+    check(sorted(i["key"] for i in second["images"]) == keys, "same keys after midnight")
+    check([i["sha256"] for i in second["images"]] == [i["sha256"] for i in first["images"]],
+          "same seed, same image")
+    days = os.listdir(os.path.join(e.storage, "dev/2024/12"))
+    check(days == ["31"], "nothing written under another date: %s" % days)
+    # a third delivery while the result exists: acked, nothing new published
+    e.put_raw_job(job_json(rid, "dev", "2024-12-31T23:59:59.900Z"), rid)
+    e.wait(lambda: e.depth()["waiting"] == 0 and e.depth()["pending"] == 0, 10, "the duplicate")
+    time.sleep(0.3)
+    check(sink_frames(e, rid) == 2, "a duplicate delivery publishes nothing")
+    check("event=job_duplicate request_id=late-night-1" in e.log(w), "logged as duplicate")
+
+
+def test_two_envs_side_by_side(e):
+    e.start_standin("--latency-ms", "20")
+    wa = e.start_worker(env="alpha", name="a1")
+    wb = e.start_worker(env="beta", name="b1")
+    ra = e.put("may-day-shanghai.json", env="alpha")[0]
+    rb = e.put("winter-harbin-short.json", env="beta")[0]
+    a = e.results(1, env="alpha")[0]
+    b = e.results(1, env="beta")[0]
+    check(a["request_id"] == ra and a["env"] == "alpha" and a["images"][0]["key"].startswith("alpha/"),
+          str(a))
+    check(b["request_id"] == rb and b["env"] == "beta" and b["images"][0]["key"].startswith("beta/"),
+          str(b))
+    check(rb not in e.log(wa) and ra not in e.log(wb), "no worker saw the other env's job")
+    check(sorted(os.listdir(e.storage)) == ["alpha", "beta"], "one storage prefix per env")
+    # a job of another env smuggled into alpha's stream is refused, not run
+    e.put_raw_job(job_json("smuggled-1", "beta", "2026-01-01T00:00:00Z"), "smuggled-1", env="alpha")
+    r = [x for x in e.results(2, env="alpha") if x["request_id"] == "smuggled-1"][0]
+    check(r["error"]["code"] == "env_mismatch", str(r))
+
+
+def test_sigterm_drains_in_flight_jobs(e):
+    e.start_standin("--latency-ms", "800")
+    w = e.start_worker()
+    ids = e.put("may-day-shanghai.json", "winter-harbin-short.json")
+    e.wait(lambda: e.standin_stats().get("prompts_accepted", 0) >= 1, 10, "the first job")
+    check(e.kill(w, signal.SIGTERM) == 0, "exit 0")
+    log = e.log(w)
+    check("event=draining" in log and "event=worker_stopped handed_back=0" in log, log[-2000:])
+    results = {r["request_id"]: r for r in e.results(len(ids), timeout=5)}
+    check(all(results[i]["status"] == "succeeded" for i in ids), "in-flight jobs finished")
+
+
+def test_sigterm_hands_back_after_grace(e):
+    e.start_standin("--latency-ms", "3000")
+    w = e.start_worker(shutdown_grace_ms=200)
+    rid = e.put("may-day-shanghai.json")[0]
+    e.wait(lambda: e.standin_stats().get("prompts_accepted", 0) >= 1, 10, "the job")
+    check(e.kill(w, signal.SIGTERM) == 0, "exit 0")
+    check("event=job_handed_back request_id=" + rid in e.log(w), e.log(w)[-1500:])
+    e.standin_control(latency_ms=20)
+    e.start_worker(name="w2")
+    r = e.results(1, timeout=20)[0]
+    check(r["request_id"] == rid and r["status"] == "succeeded" and r["attempt"] == 1, str(r))
+
+
+def test_check_config_and_once(e):
+    import subprocess
+    exe = os.path.join(BUILD, "worker/tripgen-worker")
+    env = e.worker_env(redis_url="redis://:S3cretPw@127.0.0.1:6379")
+    r = subprocess.run([exe, "--check-config"], env=env, capture_output=True, text=True,
+                       cwd=ROOT)
+    check(r.returncode == 0 and "S3cretPw" not in r.stdout and "***" in r.stdout, r.stdout)
+    r = subprocess.run([exe, "--check-config", "--config",
+                        os.path.join(ROOT, "deploy/config/prod.json")],
+                       env=dict(env, TRIPGEN_ENV="prod"), capture_output=True, text=True,
+                       cwd=ROOT)
+    check(r.returncode == 0, r.stderr)
+    bad = dict(env, TRIPGEN_DIFFUSION_SLOTS="0")
+    r = subprocess.run([exe, "--check-config"], env=bad, capture_output=True, text=True, cwd=ROOT)
+    check(r.returncode == 2 and "diffusion.slots" in r.stderr, r.stderr)
+    cfg = os.path.join(e.dir, "bad.json")
+    with open(cfg, "w") as f:
+        json.dump({"queue": {"max_delivery": 3}}, f)
+    r = subprocess.run([exe, "--check-config", "--config", cfg], env=env, capture_output=True,
+                       text=True, cwd=ROOT)
+    check(r.returncode == 2 and "queue.max_delivery: unknown key" in r.stderr, r.stderr)
+    with open(cfg, "w") as f:
+        json.dump({"redis": {"url": "redis://:pw@h:1"}}, f)
+    r = subprocess.run([exe, "--check-config", "--config", cfg], env=env, capture_output=True,
+                       text=True, cwd=ROOT)
+    check(r.returncode == 2 and "password" in r.stderr and "pw@" not in r.stderr, r.stderr)
+    r = subprocess.run([exe, "--check-config"], env=dict(env, TRIPGEN_COMFYUI_BIND_SEED="3.sead"),
+                       capture_output=True, text=True, cwd=ROOT)
+    check(r.returncode == 2 and "no input sead on node 3" in r.stderr, r.stderr)
+    e.start_standin("--latency-ms", "20")
+    env = e.worker_env()
+    r = subprocess.run([exe, "--once", os.path.join(ROOT, "tests/data/trips", SAMPLES[1])],
+                       env=env, capture_output=True, text=True, cwd=ROOT)
+    check(r.returncode == 0, r.stderr)
+    res = json.loads(r.stdout)
+    check(res["status"] == "succeeded" and os.path.exists(os.path.join(e.storage,
+                                                                       res["images"][0]["key"])),
+          r.stdout)
+
+
+TESTS = [v for k, v in list(globals().items()) if k.startswith("test_")]
+
+
+def main():
+    only = sys.argv[3:]
+    passed = failed = 0
+    for t in TESTS:
+        if only and t.__name__ not in only:
+            continue
+        e = Env(BUILD, ROOT)
+        t0 = time.time()
+        try:
+            e.start_redis()
+            t(e)
+            passed += 1
+            print("ok   %s (%.1fs)" % (t.__name__, time.time() - t0), flush=True)
+        except Exception:
+            failed += 1
+            print("FAIL %s (%.1fs)" % (t.__name__, time.time() - t0), flush=True)
+            traceback.print_exc()
+            for p in e.procs:
+                if hasattr(p, "log_path"):
+                    print("---- %s" % p.log_path)
+                    print(e.log(p)[-3000:])
+        finally:
+            e.stop()
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
