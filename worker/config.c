@@ -411,14 +411,25 @@ void tg_worker_conf_print(const struct tg_worker_conf *c, FILE *f) {
   json_decref(root);
 }
 
-void tg_worker_conf_help(FILE *f) {
+void tg_worker_conf_help(FILE *f, bool markdown) {
   static const char *const type_names[] = {"string", "int", "int", "bool"};
+  if (markdown)
+    fprintf(f, "| key | type | default | variable | meaning |\n|---|---|---|---|---|\n");
   for (size_t i = 0; i < N_PROPS; i++) {
+    const struct prop *p = &props[i];
     char env[128];
-    env_name(props[i].key, env, sizeof(env));
-    fprintf(f, "%-30s %-6s default %s%s%s\n    %s (env %s)\n", props[i].key,
-            type_names[props[i].type], *props[i].def ? props[i].def : "\"\"",
-            props[i].choices ? "; one of " : "", props[i].choices ? props[i].choices : "",
-            props[i].help, env);
+    env_name(p->key, env, sizeof(env));
+    if (markdown) {
+      /* long defaults (the negative prompt) are elided in the table */
+      bool long_def = strlen(p->def) > 40;
+      fprintf(f, "| `%s` | %s | %s%.*s%s%s | `%s` | %s%s%s |\n", p->key, type_names[p->type],
+              *p->def ? "`" : "\"\"", long_def ? 37 : (int)strlen(p->def), p->def,
+              long_def ? "…" : "", *p->def ? "`" : "", env, p->help,
+              p->choices ? "; one of " : "", p->choices ? p->choices : "");
+      continue;
+    }
+    fprintf(f, "%-30s %-6s default %s%s%s\n    %s (env %s)\n", p->key, type_names[p->type],
+            *p->def ? p->def : "\"\"", p->choices ? "; one of " : "",
+            p->choices ? p->choices : "", p->help, env);
   }
 }

@@ -111,9 +111,10 @@ tg_err_t tg_worker_conf_check(const struct tg_worker_conf *c, char *errstr, size
 void tg_worker_conf_print(const struct tg_worker_conf *c, FILE *f);
 
 /**
- * tg_worker_conf_help() - one line per key: name, type, default, meaning
- * @f: where to write
+ * tg_worker_conf_help() - every key: name, type, default, meaning, variable
+ * @f:        where to write
+ * @markdown: a Markdown table (the README's) instead of plain text
  */
-void tg_worker_conf_help(FILE *f);
+void tg_worker_conf_help(FILE *f, bool markdown);
 
 #endif

@@ -30,7 +30,8 @@ static const char usage[] =
     "                    storage root), print the effective config with secrets masked\n"
     "  --once TRIP.json  one trip through the pipeline, no queue; result JSON on stdout\n"
     "                    (exit 1 when it failed)\n"
-    "  --help-config     every key with its type, default and meaning\n"
+    "  --help-config [--markdown]\n"
+    "                    every key with its type, default, variable and meaning\n"
     "  --version\n"
     "\n"
     "Exit codes: 0 ok, 1 runtime failure, 2 bad arguments or config.\n";
@@ -56,7 +57,8 @@ int main(int argc, char **argv) {
     case 'c': config = optarg; break;
     case 'k': check = true; break;
     case 'o': once = optarg; break;
-    case 'H': tg_worker_conf_help(stdout); return 0;
+    case 'H': tg_worker_conf_help(stdout, optind < argc && strcmp(argv[optind], "--markdown") == 0);
+      return 0;
     case 'h': fputs(usage, stdout); return 0;
     case 'V': printf("tripgen-worker %s\n", TG_VERSION); return 0;
     default: fputs(usage, stderr); return 2;

@@ -12,7 +12,8 @@
 
 #include "image.h"
 
-#include <openssl/sha.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,15 +44,21 @@ static void cpu_destroy(void *state) {
   free(state);
 }
 
-static void sha256_hex(const struct tg_blob *b, char hex[65]) {
+/* false only when OpenSSL cannot allocate its digest context */
+static bool sha256_hex(const struct tg_blob *b, char hex[65]) {
   static const char digits[] = "0123456789abcdef";
-  unsigned char md[SHA256_DIGEST_LENGTH];
-  SHA256(b->data, b->len, md);
-  for (size_t i = 0; i < sizeof(md); i++) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_Digest(b->data, b->len, md, &len, EVP_sha256(), NULL) != 1 || len != 32) {
+    ERR_clear_error(); /* leave nothing on this thread's OpenSSL error queue */
+    return false;
+  }
+  for (size_t i = 0; i < len; i++) {
     hex[2 * i] = digits[md[i] >> 4];
     hex[2 * i + 1] = digits[md[i] & 15];
   }
   hex[64] = '\0';
+  return true;
 }
 
 /* A failure of the image layer as a stage error; only running out of memory is retryable. */
@@ -93,8 +100,12 @@ static bool make_variant(const struct cpu_state *s, const struct tg_rgb_image *s
   snprintf(out->format, sizeof(out->format), "jpeg");
   snprintf(out->ext, sizeof(out->ext), "jpg");
   snprintf(out->content_type, sizeof(out->content_type), "image/jpeg");
-  sha256_hex(&out->data, out->sha256);
   tg_image_free(&thumb);
+  if (!sha256_hex(&out->data, out->sha256)) {
+    tg_stage_fail(err, TG_CODE_POSTPROC_FAILED, true, "%s: sha256: out of memory", variant);
+    tg_blob_free(&out->data);
+    return false;
+  }
   return true;
 }
 
