@@ -315,6 +315,10 @@ static bool file_put(void *state, const char *key, const struct tg_blob *data,
   (void)content_type; /* a file has no content type; its extension says it */
   *url = NULL;
 
+  if (!data || (!data->data && data->len)) {
+    tg_stage_fail(err, TG_CODE_UPLOAD_FAILED, false, "file storage: no data to store");
+    return false;
+  }
   if (!key_safe(s, key, why, sizeof(why))) {
     tg_stage_fail(err, TG_CODE_UPLOAD_FAILED, false, "object key: %s", why);
     return false;
