@@ -153,6 +153,21 @@ def test_kill9_second_worker_reclaims(e):
     _kill_mid_job(e, False)
 
 
+def test_long_job_keeps_its_lease(e):
+    # diffusion takes longer than the visibility timeout: the lease refresh keeps the job
+    # with its worker, and a second worker running beside it never reclaims it
+    e.start_standin("--latency-ms", "2500")
+    w1 = e.start_worker(name="w1")
+    rid = e.put("may-day-shanghai.json")[0]
+    e.wait(lambda: e.standin_stats().get("prompts_accepted", 0) >= 1, 10, "the job to start")
+    w2 = e.start_worker(name="w2")
+    r = e.results(1, timeout=20)[0]
+    check(r["request_id"] == rid and r["status"] == "succeeded" and r["worker"] == "w1", str(r))
+    check(e.standin_stats().get("prompts_received") == 1, "painted once")
+    check("entries_reclaimed" not in e.log(w2) and "lease_lost" not in e.log(w1),
+          e.log(w2)[-1000:])
+
+
 def test_redelivery_after_midnight_writes_same_keys(e):
     e.start_standin("--latency-ms", "20")
     w = e.start_worker()
