@@ -8,6 +8,7 @@
 #include "config.h"
 #include "redis_url.h"
 #include "tg_json.h"
+#include "tg_log.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -244,8 +245,9 @@ static tg_err_t load_object(struct tg_worker_conf *c, json_t *obj, const char *p
   json_object_foreach(obj, k, v) {
     char key[128];
     snprintf(key, sizeof(key), "%s%s%s", prefix, *prefix ? "." : "", k);
-    tg_err_t err = json_is_object(v) ? load_object(c, v, key, errstr, n)
-                                     : set_json(c, key, v, errstr, n);
+    /* an object is a section, unless the key itself names a value */
+    tg_err_t err = json_is_object(v) && !find_prop(key) ? load_object(c, v, key, errstr, n)
+                                                        : set_json(c, key, v, errstr, n);
     if (err != TG_OK)
       return err;
   }
@@ -259,6 +261,28 @@ static void env_name(const char *key, char *buf, size_t size) {
   buf[o] = '\0';
 }
 
+extern char **environ;
+
+/* A TRIPGEN_* variable that names no key is most likely a typo: say so. */
+static void warn_unknown_env(void) {
+  for (char **e = environ; e && *e; e++) {
+    if (strncmp(*e, "TRIPGEN_", 8) != 0 || strncmp(*e, "TRIPGEN_CONFIG=", 15) == 0)
+      continue;
+    bool known = false;
+    for (size_t i = 0; i < N_PROPS && !known; i++) {
+      char name[128];
+      env_name(props[i].key, name, sizeof(name));
+      size_t l = strlen(name);
+      known = strncmp(*e, name, l) == 0 && (*e)[l] == '=';
+    }
+    if (!known) {
+      const char *eq = strchr(*e, '=');
+      tg_log(TG_WARN, "event=config_unknown_variable name=%.*s (no such key: see --help-config)",
+             (int)(eq ? eq - *e : 64), *e);
+    }
+  }
+}
+
 tg_err_t tg_worker_conf_load(struct tg_worker_conf *c, const char *path, char *errstr, size_t n) {
   tg_worker_conf_defaults(c);
   if (path) {
@@ -269,6 +293,12 @@ tg_err_t tg_worker_conf_load(struct tg_worker_conf *c, const char *path, char *e
     }
     char buf[65536];
     size_t len = fread(buf, 1, sizeof(buf), f);
+    if (ferror(f)) {
+      int e = errno;
+      fclose(f);
+      snprintf(errstr, n, "config %s: %s", path, strerror(e));
+      return TG_ERR_INVAL;
+    }
     bool too_big = !feof(f);
     fclose(f);
     json_t *root = NULL;
@@ -294,7 +324,11 @@ tg_err_t tg_worker_conf_load(struct tg_worker_conf *c, const char *path, char *e
       return err;
     }
     struct tg_redis_url u;
-    if (tg_redis_url_parse(c->queue.redis_url, &u, inner, sizeof(inner)) && *u.password) {
+    if (!tg_redis_url_parse(c->queue.redis_url, &u, inner, sizeof(inner))) {
+      snprintf(errstr, n, "config %s: redis.url: %s", path, inner);
+      return TG_ERR_INVAL;
+    }
+    if (*u.password) {
       snprintf(errstr, n, "config %s: redis.url holds a password: secrets come only from the "
                           "environment (TRIPGEN_REDIS_URL)", path);
       return TG_ERR_INVAL;
@@ -307,6 +341,7 @@ tg_err_t tg_worker_conf_load(struct tg_worker_conf *c, const char *path, char *e
     if (v && set_text(c, &props[i], v, name, errstr, n) != TG_OK)
       return TG_ERR_INVAL;
   }
+  warn_unknown_env();
   return tg_worker_conf_check(c, errstr, n);
 }
 
@@ -358,7 +393,8 @@ tg_err_t tg_worker_conf_check(const struct tg_worker_conf *c, char *errstr, size
     snprintf(errstr, n, "storage.root: must not be empty");
     return TG_ERR_INVAL;
   }
-  if (*c->http_listen && !strchr(c->http_listen, ':')) {
+  const char *colon = strrchr(c->http_listen, ':');
+  if (*c->http_listen && (!colon || !colon[1] || strspn(colon + 1, "0123456789") != strlen(colon + 1))) {
     snprintf(errstr, n, "http.listen: expected host:port, got \"%s\"", c->http_listen);
     return TG_ERR_INVAL;
   }
