@@ -436,7 +436,7 @@ static void test_file_wrong_type(void) {
   tg_err_t rc = load_json("{\"diffusion\": {\"slots\": {}}}", &c, err, sizeof(err), path,
                           sizeof(path));
   CHECK_MSG(rc == TG_ERR_INVAL,
-            "BUG config.c load_object(): {\"diffusion\": {\"slots\": {}}} accepted (slots "
+            "{\"diffusion\": {\"slots\": {}}} accepted (slots "
             "kept %d); want \"diffusion.slots: expected integer, got object\"",
             c.diffusion_slots);
   if (rc != TG_OK)
@@ -444,7 +444,7 @@ static void test_file_wrong_type(void) {
   rc = load_json("{\"env\": {\"name\": \"prod\"}}", &c, err, sizeof(err), path, sizeof(path));
   if (rc != TG_OK)
     CHECK_MSG(has(err, "env: expected string, got object"),
-              "BUG config.c load_object(): an object for the string key env is reported as "
+              "an object for the string key env is reported as "
               "an unknown sub-key, not a type error: %s",
               err);
 }
@@ -703,7 +703,7 @@ static void test_redis_password(void) {
   rc = load_json("{\"redis\": {\"url\": \"redis://:hunter2-Secret@cache:0\"}}", &c, err,
                  sizeof(err), path, sizeof(path));
   CHECK_MSG(rc == TG_ERR_INVAL,
-            "BUG config.c tg_worker_conf_load(): a password in a malformed redis.url of the "
+            "a password in a malformed redis.url of the "
             "file is accepted when TRIPGEN_REDIS_URL overrides it");
   CHECK_MSG(!has(err, "hunter2"), "error leaks the password: %s", err);
   unsetenv("TRIPGEN_REDIS_URL");
@@ -1026,7 +1026,7 @@ static void test_bad_files(void) {
   CHECK(rc == TG_ERR_INVAL);
   CHECK_MSG(has(err, tmpdir), "directory: %s", err);
   CHECK_MSG(!has(err, "larger than") && has(err, strerror(EISDIR)),
-            "BUG config.c tg_worker_conf_load(): a directory is reported as \"%s\", want "
+            "a directory is reported as \"%s\", want "
             "\"config %s: %s\" (fread error not checked)",
             err, tmpdir, strerror(EISDIR));
 
