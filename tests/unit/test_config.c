@@ -428,10 +428,8 @@ static void test_file_wrong_type(void) {
   FILE_ERR("{\"env\": {\"name\": \"prod\"}}", "env");
 
   /*
-   * BUG (worker/config.c, load_object(), line 247): an object given for a
-   * leaf key is recursed into instead of being type-checked, so an EMPTY
-   * object is silently accepted and the key keeps its default. Expected:
-   * "diffusion.slots: expected integer, got object".
+   * An object given for a value key is type-checked, not taken for a
+   * section (an empty one would otherwise pass and keep the default).
    */
   tg_err_t rc = load_json("{\"diffusion\": {\"slots\": {}}}", &c, err, sizeof(err), path,
                           sizeof(path));
@@ -695,10 +693,8 @@ static void test_redis_password(void) {
   CHECK_MSG(!has(err, "hunter2"), "error leaks the password: %s", err);
 
   /*
-   * BUG (worker/config.c, tg_worker_conf_load(), line 297): the password
-   * check runs only when the file's URL parses, so a password in a
-   * malformed URL (here: port 0) is not refused whenever TRIPGEN_REDIS_URL
-   * replaces it, and the file's secret goes unnoticed.
+   * A password in a malformed URL of the file (here: port 0) is refused
+   * too, even when TRIPGEN_REDIS_URL replaces it.
    */
   rc = load_json("{\"redis\": {\"url\": \"redis://:hunter2-Secret@cache:0\"}}", &c, err,
                  sizeof(err), path, sizeof(path));
@@ -1018,9 +1014,7 @@ static void test_bad_files(void) {
   CHECK_MSG(has(err, path) && has(err, strerror(ENOENT)), "missing file: %s", err);
 
   /*
-   * A directory. BUG (worker/config.c, tg_worker_conf_load(), line 272):
-   * fread() fails with EISDIR, ferror() is not looked at, and !feof() is
-   * taken for "too big": the message says "larger than 65535 bytes".
+   * A directory: the read error is reported, not "larger than 65535 bytes".
    */
   rc = tg_worker_conf_load(&c, tmpdir, err, sizeof(err));
   CHECK(rc == TG_ERR_INVAL);
