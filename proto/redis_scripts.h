@@ -15,11 +15,20 @@
 #ifndef TG_REDIS_SCRIPTS_H
 #define TG_REDIS_SCRIPTS_H
 
-/* Shared helpers, prepended to the scripts that publish or ack. */
+/* Shared helpers, prepended to the scripts that publish or ack. Redis does
+ * not undo the writes a script made before a command failed, so every
+ * script runs the commands that can fail (XADD: id order, WRONGTYPE) before
+ * its first write that matters. done(): whether a final result of this or a
+ * newer generation is stored. */
 #define TG_LUA_HELPERS                                                                    \
+  "local function done(kres, gen)\n"                                                      \
+  "  for _, g in ipairs(redis.call('HKEYS', kres)) do\n"                                  \
+  "    if tonumber(g) >= tonumber(gen) then return true end\n"                            \
+  "  end\n"                                                                               \
+  "  return false\n"                                                                      \
+  "end\n"                                                                                 \
   "local function publish(kres, kout, kseq, gen, json, rid, ttl, maxlen, lastcode)\n"     \
-  "  if redis.call('HSETNX', kres, gen, json) == 0 then return 0 end\n"                   \
-  "  redis.call('PEXPIRE', kres, ttl)\n"                                                  \
+  "  if redis.call('HEXISTS', kres, gen) == 1 then return 0 end\n"                        \
   "  local idx = redis.call('INCR', kseq)\n"                                              \
   "  if lastcode ~= '0' then\n"                                                           \
   "    redis.call('XADD', kout, 'MAXLEN', '~', maxlen, '0-' .. idx, 'request_id', rid,\n" \
@@ -28,6 +37,8 @@
   "    redis.call('XADD', kout, 'MAXLEN', '~', maxlen, '0-' .. idx, 'request_id', rid,\n" \
   "      'generation', gen, 'result', json)\n"                                            \
   "  end\n"                                                                               \
+  "  redis.call('HSET', kres, gen, json)\n"                                               \
+  "  redis.call('PEXPIRE', kres, ttl)\n"                                                  \
   "  return idx\n"                                                                        \
   "end\n"                                                                                 \
   "local function ack(kin, group, id)\n"                                                  \
@@ -62,18 +73,32 @@
   "return idx\n"
 
 /* KEYS: as COMPLETE, then dlq, dlq:seq.
- * ARGV: as COMPLETE, then payload, dead_at, deliveries, index. */
+ * ARGV: as COMPLETE, then payload, dead_at, deliveries, index.
+ * An entry no longer pending, or whose final result exists, is only acked. */
 #define TG_LUA_DEAD_LETTER                                                                \
   TG_LUA_HELPERS                                                                          \
   "if not is_pending(KEYS[4], ARGV[1], ARGV[2]) then return -1 end\n"                     \
-  "local idx = publish(KEYS[1], KEYS[2], KEYS[3], ARGV[3], ARGV[4], ARGV[5], ARGV[6],\n"  \
-  "  ARGV[7], ARGV[8])\n"                                                                 \
+  "if done(KEYS[1], ARGV[3]) then\n"                                                      \
+  "  ack(KEYS[4], ARGV[1], ARGV[2])\n"                                                    \
+  "  return 0\n"                                                                          \
+  "end\n"                                                                                 \
   "local d = redis.call('INCR', KEYS[6])\n"                                               \
   "redis.call('XADD', KEYS[5], '0-' .. d, 'request_id', ARGV[5], 'generation', ARGV[3],\n" \
   "  'job', ARGV[9], 'result', ARGV[4], 'dead_at', ARGV[10], 'deliveries', ARGV[11],\n"  \
   "  'index', ARGV[12])\n"                                                                \
+  "local idx = publish(KEYS[1], KEYS[2], KEYS[3], ARGV[3], ARGV[4], ARGV[5], ARGV[6],\n"  \
+  "  ARGV[7], ARGV[8])\n"                                                                 \
   "ack(KEYS[4], ARGV[1], ARGV[2])\n"                                                      \
   "return idx\n"
+
+/* KEYS: result hash, input stream. ARGV: group, entry id, generation.
+ * Acks an entry whose final result (this or a newer generation) is stored;
+ * returns 1 then, 0 when there is none (the job must run). */
+#define TG_LUA_ACK_IF_DONE                                                                \
+  TG_LUA_HELPERS                                                                          \
+  "if not done(KEYS[1], ARGV[3]) then return 0 end\n"                                     \
+  "ack(KEYS[2], ARGV[1], ARGV[2])\n"                                                      \
+  "return 1\n"
 
 /* KEYS: input stream, delayed. ARGV: group, entry id, due_ms, member. */
 #define TG_LUA_RETRY_LATER                                                                \
@@ -89,7 +114,6 @@
   "local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0,\n"       \
   "  tonumber(ARGV[2]))\n"                                                                \
   "for _, m in ipairs(due) do\n"                                                          \
-  "  redis.call('ZREM', KEYS[1], m)\n"                                                    \
   "  local a = string.find(m, '\\t', 3, true)\n"                                          \
   "  local b = string.find(m, '\\t', a + 1, true)\n"                                      \
   "  local stream = KEYS[3]\n"                                                            \
@@ -97,6 +121,7 @@
   "  local idx = redis.call('INCR', KEYS[2])\n"                                           \
   "  redis.call('XADD', stream, '0-' .. idx, 'request_id', string.sub(m, 3, a - 1),\n"    \
   "    'job', string.sub(m, b + 1), 'enqueued_at', string.sub(m, a + 1, b - 1))\n"        \
+  "  redis.call('ZREM', KEYS[1], m) -- only once the job is back in a stream\n"           \
   "end\n"                                                                                 \
   "return #due\n"
 

@@ -129,8 +129,10 @@ tg_err_t tg_transport_put(tg_transport_t *t, const tg_job_t *job, uint64_t *inde
  * @errstr:     reason on failure
  * @n:          its size
  *
- * The first call of a handle returns the consumer's own pending entries
- * (left by a previous run under the same name). Entries delivered more than
+ * The first calls of a handle return the consumer's own pending entries
+ * (left by a previous run under the same name). A blocking read that both
+ * streams answer at once may return up to 2 × max deliveries: every one
+ * returned is the caller's. Entries delivered more than
  * max_deliveries times are dead-lettered here with a failed result and not
  * returned. A delivery whose payload is not a valid job has job == NULL and
  * the reason in parse_error; the caller answers it with a failed result.
@@ -182,6 +184,23 @@ tg_err_t tg_transport_retry_later(tg_transport_t *t, const tg_delivery_t *d,
  */
 tg_err_t tg_transport_dead_letter(tg_transport_t *t, const tg_delivery_t *d,
                                   const tg_result_t *r, char *errstr, size_t n);
+
+/**
+ * tg_transport_ack_if_done() - ack a delivery whose final result is stored
+ * @t:          the handle
+ * @d:          the delivery
+ * @generation: its job's generation (a stored newer generation counts too)
+ * @acked:      set to true when the result existed and the entry was acked
+ * @errstr:     reason on failure
+ * @n:          its size
+ *
+ * For a redelivered job: nothing is published. When no result is stored
+ * (it expired, say), nothing happens and the job must run.
+ *
+ * Return: TG_OK or an error.
+ */
+tg_err_t tg_transport_ack_if_done(tg_transport_t *t, const tg_delivery_t *d, int64_t generation,
+                                  bool *acked, char *errstr, size_t n);
 
 /**
  * tg_transport_extend_lease() - reset the idle time of a delivery being worked on

@@ -270,6 +270,12 @@ tg_err_t tg_transport_retry_later(tg_transport_t *t, const tg_delivery_t *d,
   return err;
 }
 
+tg_err_t tg_transport_ack_if_done(tg_transport_t *t, const tg_delivery_t *d, int64_t generation,
+                                  bool *acked, char *errstr, size_t n) {
+  *acked = false;
+  return t->ops->ack_if_done(t, d, generation, acked, errstr, n);
+}
+
 tg_err_t tg_transport_extend_lease(tg_transport_t *t, const tg_delivery_t *d, char *errstr,
                                    size_t n) {
   return t->ops->extend_lease(t, d, errstr, n);

@@ -34,6 +34,8 @@ struct tg_transport_ops {
   tg_err_t (*dead_letter)(tg_transport_t *t, const tg_delivery_t *d, const struct tg_publish *p,
                           char *errstr, size_t n);
   tg_err_t (*extend_lease)(tg_transport_t *t, const tg_delivery_t *d, char *errstr, size_t n);
+  tg_err_t (*ack_if_done)(tg_transport_t *t, const tg_delivery_t *d, int64_t generation,
+                          bool *acked, char *errstr, size_t n);
   tg_err_t (*promote_due)(tg_transport_t *t, int64_t now_ms, int max, int *promoted,
                           char *errstr, size_t n);
   tg_err_t (*reclaim)(tg_transport_t *t, int max, tg_delivery_t **out, int *n_out, char *errstr,

@@ -23,7 +23,7 @@
 
 enum script_id {
   S_PUT, S_COMPLETE, S_DEAD, S_RETRY, S_PROMOTE, S_RECLAIM, S_DEPTH, S_REMOVE, S_LEASE,
-  S__COUNT
+  S_ACK_DONE, S__COUNT
 };
 
 static const char *const script_src[S__COUNT] = {
@@ -31,7 +31,7 @@ static const char *const script_src[S__COUNT] = {
   [S_DEAD] = TG_LUA_DEAD_LETTER,  [S_RETRY] = TG_LUA_RETRY_LATER,
   [S_PROMOTE] = TG_LUA_PROMOTE_DUE, [S_RECLAIM] = TG_LUA_RECLAIM,
   [S_DEPTH] = TG_LUA_DEPTH,       [S_REMOVE] = TG_LUA_REMOVE,
-  [S_LEASE] = TG_LUA_EXTEND_LEASE,
+  [S_LEASE] = TG_LUA_EXTEND_LEASE, [S_ACK_DONE] = TG_LUA_ACK_IF_DONE,
 };
 
 #define KEY_MAX 128
@@ -48,8 +48,6 @@ struct redis_be {
   char sha[S__COUNT][41];
   bool own_pel_done;         /* this consumer's old entries have all been read once */
   char pel_cursor[2][48];    /* history read position: [0] priority, [1] normal stream */
-  tg_delivery_t *carry;      /* delivered by a blocking read beyond max; handed out next */
-  int n_carry;
 };
 
 static struct redis_be *BE(tg_transport_t *t) { return t->backend; }
@@ -163,6 +161,12 @@ static redisReply *be_cmd(tg_transport_t *t, int argc, const char **argv, const 
       if (r && transient_server_error(r)) {
         snprintf(last, sizeof(last), "%s", r->str);
         freeReplyObject(r);
+      } else if (r && r->type == REDIS_REPLY_ERROR &&
+                 (strncmp(r->str, "READONLY", 8) == 0 || strncmp(r->str, "UNBLOCKED", 9) == 0)) {
+        /* a demoted primary (failover): reconnect, DNS or the sidecar finds the new one */
+        snprintf(last, sizeof(last), "%s", r->str);
+        freeReplyObject(r);
+        be_disconnect(b, last);
       } else if (r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOGROUP", 7) == 0 &&
                  !regrouped) {
         /* the stream was deleted under us: recreate the groups once */
@@ -314,7 +318,6 @@ static void r_close(tg_transport_t *t) {
   struct redis_be *b = BE(t);
   if (!b)
     return;
-  tg_deliveries_free(b->carry, b->n_carry);
   redisFree(b->c);
   free(b);
 }
@@ -336,9 +339,9 @@ static const char *stream_of(struct redis_be *b, const tg_delivery_t *d) {
   return d->priority ? b->k_prio : b->k_in;
 }
 
-/* Fill a delivery from an entry [id, [field, value, ...]]. Returns false for
- * a deleted entry (nil fields). */
-static bool fill_delivery(tg_delivery_t *d, const redisReply *entry, bool priority,
+/* Fill a delivery from an entry [id, [field, value, ...]]. Returns 1, 0 for
+ * a deleted entry (nil fields), -1 when out of memory. */
+static int fill_delivery(tg_delivery_t *d, const redisReply *entry, bool priority,
                           int64_t deliveries) {
   memset(d, 0, sizeof(*d));
   const redisReply *id = entry->element[0], *fields = entry->element[1];
@@ -347,18 +350,17 @@ static bool fill_delivery(tg_delivery_t *d, const redisReply *entry, bool priori
   d->priority = priority;
   d->deliveries = deliveries;
   if (!fields || fields->type != REDIS_REPLY_ARRAY)
-    return false;
+    return 0;
   for (size_t i = 0; i + 1 < fields->elements; i += 2) {
     const redisReply *k = fields->element[i], *v = fields->element[i + 1];
     if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
       continue;
     if (strcmp(k->str, "job") == 0 && !d->payload) {
-      d->payload = malloc(v->len + 1);
-      if (d->payload) {
-        memcpy(d->payload, v->str, v->len);
-        d->payload[v->len] = '\0';
-        d->payload_len = v->len;
-      }
+      if (!(d->payload = malloc(v->len + 1)))
+        return -1;
+      memcpy(d->payload, v->str, v->len);
+      d->payload[v->len] = '\0';
+      d->payload_len = v->len;
     } else if (strcmp(k->str, "request_id") == 0) {
       snprintf(d->request_id, sizeof(d->request_id), "%.*s", (int)v->len, v->str);
       if (!tg_charset_ok(d->request_id, TG_CS_REQUEST_ID))
@@ -368,10 +370,11 @@ static bool fill_delivery(tg_delivery_t *d, const redisReply *entry, bool priori
     }
   }
   if (!d->payload) { /* an entry without a job: deliver it as invalid input */
-    d->payload = strdup("");
+    if (!(d->payload = strdup("")))
+      return -1;
     d->payload_len = 0;
   }
-  return true;
+  return 1;
 }
 
 static void ack_deleted(tg_transport_t *t, const char *stream, const char *id) {
@@ -384,8 +387,13 @@ static void ack_deleted(tg_transport_t *t, const char *stream, const char *id) {
 /* Append deliveries from an XREADGROUP reply. deliveries == 0 means: look
  * up each entry's delivery count (history reads). */
 static tg_err_t collect(tg_transport_t *t, const redisReply *r, int64_t deliveries,
-                        tg_delivery_t **arr, int *count, int *cap) {
+                        tg_delivery_t **arr, int *count, int *cap, int *seen, char *errstr,
+                        size_t n) {
   struct redis_be *b = BE(t);
+  if (r && r->type == REDIS_REPLY_ERROR) { /* READONLY, NOGROUP, WRONGTYPE...: not "empty" */
+    snprintf(errstr, n, "redis %s: %s", b->shown_url, r->str);
+    return TG_ERR_TRANSPORT;
+  }
   if (!r || r->type != REDIS_REPLY_ARRAY)
     return TG_OK; /* nil: nothing */
   for (size_t s = 0; s < r->elements; s++) {
@@ -393,16 +401,23 @@ static tg_err_t collect(tg_transport_t *t, const redisReply *r, int64_t deliveri
     bool prio = strcmp(sr->element[0]->str, b->k_prio) == 0;
     const redisReply *entries = sr->element[1];
     for (size_t i = 0; i < entries->elements; i++) {
+      if (seen)
+        (*seen)++;
       if (*count == *cap) {
         int nc = *cap ? *cap * 2 : 8;
         tg_delivery_t *na = realloc(*arr, sizeof(**arr) * (size_t)nc);
         if (!na)
-          return TG_ERR_NOMEM;
+          return TG_ERR_NOMEM; /* the rest stays pending: reclaimed later */
         *arr = na;
         *cap = nc;
       }
       tg_delivery_t *d = &(*arr)[*count];
-      if (!fill_delivery(d, entries->element[i], prio, deliveries)) {
+      int filled = fill_delivery(d, entries->element[i], prio, deliveries);
+      if (filled < 0) {
+        snprintf(errstr, n, "out of memory reading entry %s", d->entry_id);
+        return TG_ERR_NOMEM;
+      }
+      if (filled == 0) {
         ack_deleted(t, sr->element[0]->str, d->entry_id);
         continue;
       }
@@ -457,24 +472,7 @@ static tg_err_t r_take(tg_transport_t *t, int max, int timeout_ms, tg_delivery_t
   char cnt[16], blk[16];
   const char *c = t->conf.consumer, *g = t->conf.group;
 
-  /* 1. what a blocking read delivered beyond max last time */
-  while (b->n_carry > 0 && count < max) {
-    if (count == cap) {
-      cap = max;
-      arr = calloc((size_t)cap, sizeof(*arr));
-      if (!arr)
-        return TG_ERR_NOMEM;
-    }
-    arr[count++] = b->carry[0];
-    memmove(b->carry, b->carry + 1, sizeof(*b->carry) * (size_t)--b->n_carry);
-  }
-  if (count) {
-    *out = arr;
-    *n_out = count;
-    return TG_OK;
-  }
-
-  /* 2. once per handle: this consumer's own pending entries, from a run that
+  /* 1. once per handle: this consumer's own pending entries, from a run that
    * died, read forward from a cursor so none is delivered twice */
   if (!b->own_pel_done) {
     snprintf(cnt, sizeof(cnt), "%d", max);
@@ -483,7 +481,8 @@ static tg_err_t r_take(tg_transport_t *t, int max, int timeout_ms, tg_delivery_t
     redisReply *r = be_cmdv(t, 0, &err, errstr, n, 11, argv);
     if (!r)
       return err;
-    err = collect(t, r, 0, &arr, &count, &cap);
+    int seen = 0;
+    err = collect(t, r, 0, &arr, &count, &cap, &seen, errstr, n);
     for (size_t s = 0; r->type == REDIS_REPLY_ARRAY && s < r->elements; s++) {
       const redisReply *sr = r->element[s], *entries = sr->element[1];
       if (entries->elements > 0) /* entry ids are "ms-seq": move past the last one */
@@ -492,14 +491,17 @@ static tg_err_t r_take(tg_transport_t *t, int max, int timeout_ms, tg_delivery_t
                  entries->element[entries->elements - 1]->element[0]->str);
     }
     freeReplyObject(r);
-    if (count > 0) {
+    if (err != TG_OK || count > 0) {
       lookup_counts(t, arr, count);
-      goto done; /* both streams may answer max each: the rest is carried */
+      goto done;
     }
-    b->own_pel_done = true;
+    if (seen == 0) /* only deleted entries in this batch: read on next time */
+      b->own_pel_done = true;
+    else
+      goto done;
   }
 
-  /* 3. new entries, priority first, without blocking */
+  /* 2. new entries, priority first, without blocking */
   const char *streams[2] = {b->k_prio, b->k_in};
   for (int s = 0; s < 2 && count < max && err == TG_OK; s++) {
     snprintf(cnt, sizeof(cnt), "%d", max - count);
@@ -507,13 +509,13 @@ static tg_err_t r_take(tg_transport_t *t, int max, int timeout_ms, tg_delivery_t
     redisReply *r = be_cmdv(t, 0, &err, errstr, n, 9, argv);
     if (!r)
       break;
-    err = collect(t, r, 1, &arr, &count, &cap);
+    err = collect(t, r, 1, &arr, &count, &cap, NULL, errstr, n);
     freeReplyObject(r);
   }
   if (err != TG_OK || count > 0 || timeout_ms == 0)
     goto done;
 
-  /* 4. nothing waiting: block on both until something arrives */
+  /* 3. nothing waiting: block on both until something arrives */
   snprintf(cnt, sizeof(cnt), "%d", max);
   snprintf(blk, sizeof(blk), "%d", timeout_ms);
   {
@@ -521,24 +523,16 @@ static tg_err_t r_take(tg_transport_t *t, int max, int timeout_ms, tg_delivery_t
                           "STREAMS", b->k_prio, b->k_in, ">", ">"};
     redisReply *r = be_cmdv(t, timeout_ms, &err, errstr, n, 13, argv);
     if (r) {
-      err = collect(t, r, 1, &arr, &count, &cap);
+      err = collect(t, r, 1, &arr, &count, &cap, NULL, errstr, n);
       freeReplyObject(r);
     }
   }
 done:
-  if (count > max) { /* keep the surplus, already delivered to us, for the next call */
-    tg_delivery_t *carry = malloc(sizeof(*carry) * (size_t)(count - max));
-    if (carry) {
-      memcpy(carry, arr + max, sizeof(*carry) * (size_t)(count - max));
-      b->carry = carry;
-      b->n_carry = count - max;
-      count = max;
-    }
-  }
   if (err != TG_OK && count == 0) {
     free(arr);
     return err;
   }
+  /* deliveries already read are ours: hand them out even after an error */
   *out = arr;
   *n_out = count;
   return TG_OK;
@@ -614,6 +608,21 @@ static tg_err_t r_retry_later(tg_transport_t *t, const tg_delivery_t *d, const c
   return r ? TG_OK : err;
 }
 
+static tg_err_t r_ack_if_done(tg_transport_t *t, const tg_delivery_t *d, int64_t generation,
+                              bool *acked, char *errstr, size_t n) {
+  char rk[KEY_MAX + TG_MAX_REQUEST_ID_CHARS], gen[24];
+  snprintf(gen, sizeof(gen), "%" PRId64, generation);
+  const char *keys[] = {result_key(t, d->request_id, rk, sizeof(rk)), stream_of(BE(t), d)};
+  const char *args[] = {t->conf.group, d->entry_id, gen};
+  tg_err_t err = TG_OK;
+  redisReply *r = be_eval(t, S_ACK_DONE, 2, keys, 3, args, NULL, &err, errstr, n);
+  if (!r)
+    return err;
+  *acked = r->integer == 1;
+  freeReplyObject(r);
+  return TG_OK;
+}
+
 static tg_err_t r_extend_lease(tg_transport_t *t, const tg_delivery_t *d, char *errstr,
                                size_t n) {
   const char *keys[] = {stream_of(BE(t), d)};
@@ -669,11 +678,14 @@ static tg_err_t r_reclaim(tg_transport_t *t, int max, tg_delivery_t **out, int *
     /* reshape {k, id, count, fields} into the [id, fields] form of a read */
     redisReply *pair[2] = {e->element[1], e->elements > 3 ? e->element[3] : NULL};
     redisReply entry = {.type = REDIS_REPLY_ARRAY, .elements = 2, .element = pair};
-    if (fill_delivery(&arr[count], &entry, e->element[0]->integer == 1,
-                      e->element[2]->integer))
+    int filled = fill_delivery(&arr[count], &entry, e->element[0]->integer == 1,
+                               e->element[2]->integer);
+    if (filled > 0)
       count++;
-    else
+    else if (filled == 0)
       ack_deleted(t, e->element[0]->integer == 1 ? b->k_prio : b->k_in, arr[count].entry_id);
+    else
+      free(arr[count].payload); /* out of memory: stays pending, reclaimed again later */
   }
   freeReplyObject(r);
   if (count)
@@ -804,6 +816,7 @@ const struct tg_transport_ops tg_transport_redis = {
   .retry_later = r_retry_later,
   .dead_letter = r_dead_letter,
   .extend_lease = r_extend_lease,
+  .ack_if_done = r_ack_if_done,
   .promote_due = r_promote_due,
   .reclaim = r_reclaim,
   .depth = r_depth,

@@ -482,6 +482,98 @@ static void test_bad_config_and_unreachable(void) {
         strstr(errstr, "max deliveries"));
 }
 
+/* A script that fails half-way must leave nothing behind (Redis keeps the
+ * writes made before the failing command): a foreign "*" id in the sink or
+ * the input stream makes XADD fail; nothing may be acked or lost. */
+static void test_failed_scripts_lose_nothing(void) {
+  tg_transport_t *t = open_env("atom", "w1", 60000, 5);
+  char rid[80];
+  put_sample(t, "atom", false, rid);
+  tg_delivery_t *d;
+  int n;
+  CHECK(tg_transport_take(t, 1, 0, &d, &n, errstr, sizeof(errstr)) == TG_OK && n == 1);
+  redisContext *c = test_redis_connect(&srv);
+  freeReplyObject(redisCommand(c, "XADD tripgen:{atom}:out * foreign 1"));
+  tg_result_t *r = ok_result(&d[0]);
+  bool published = true;
+  for (int i = 0; i < 2; i++) { /* the worker retries: the failure must repeat, not turn "ok" */
+    CHECK(tg_transport_complete(t, &d[0], r, &published, errstr, sizeof(errstr)) ==
+          TG_ERR_TRANSPORT);
+    CHECK(strstr(errstr, "equal or smaller") != NULL);
+  }
+  CHECK(depth(t).pending == 1);
+  char *json = NULL;
+  CHECK(tg_transport_get_result(t, rid, &json, errstr, sizeof(errstr)) == TG_ERR_NOT_FOUND);
+  freeReplyObject(redisCommand(c, "DEL tripgen:{atom}:out"));
+  CHECK(tg_transport_complete(t, &d[0], r, &published, errstr, sizeof(errstr)) == TG_OK &&
+        published);
+  tg_result_destroy(r);
+  tg_deliveries_free(d, n);
+  /* promote_due: the job stays delayed until it is really back in a stream */
+  put_sample(t, "atom", false, rid);
+  CHECK(tg_transport_take(t, 1, 0, &d, &n, errstr, sizeof(errstr)) == TG_OK && n == 1);
+  CHECK(tg_transport_retry_later(t, &d[0], d[0].job, tg_now_ms() - 1, errstr, sizeof(errstr)) ==
+        TG_OK);
+  freeReplyObject(redisCommand(c, "XADD tripgen:{atom}:in * foreign 1"));
+  int promoted = -1;
+  CHECK(tg_transport_promote_due(t, tg_now_ms(), 10, &promoted, errstr, sizeof(errstr)) ==
+        TG_ERR_TRANSPORT);
+  CHECK(depth(t).delayed == 1);
+  freeReplyObject(redisCommand(c, "DEL tripgen:{atom}:in"));
+  CHECK(tg_transport_promote_due(t, tg_now_ms(), 10, &promoted, errstr, sizeof(errstr)) ==
+        TG_OK && promoted == 1);
+  CHECK(depth(t).delayed == 0 && depth(t).waiting == 1);
+  tg_deliveries_free(d, n);
+  redisFree(c);
+  tg_transport_destroy(t);
+}
+
+/* ack_if_done acks a redelivery only while its final result is stored. */
+static void test_ack_if_done(void) {
+  tg_transport_t *t = open_env("dup", "w1", 60000, 5);
+  char rid[80];
+  put_sample(t, "dup", false, rid);
+  tg_delivery_t *d;
+  int n;
+  bool acked = true;
+  CHECK(tg_transport_take(t, 1, 0, &d, &n, errstr, sizeof(errstr)) == TG_OK && n == 1);
+  CHECK(tg_transport_ack_if_done(t, &d[0], 0, &acked, errstr, sizeof(errstr)) == TG_OK && !acked);
+  CHECK(depth(t).pending == 1);
+  tg_job_t *again = tg_job_parse(d[0].payload, d[0].payload_len, errstr, sizeof(errstr));
+  complete_ok(t, &d[0]);
+  tg_deliveries_free(d, n);
+  uint64_t idx;
+  CHECK(tg_transport_put(t, again, &idx, errstr, sizeof(errstr)) == TG_OK);
+  tg_job_destroy(again);
+  CHECK(tg_transport_take(t, 1, 0, &d, &n, errstr, sizeof(errstr)) == TG_OK && n == 1);
+  CHECK(tg_transport_ack_if_done(t, &d[0], 0, &acked, errstr, sizeof(errstr)) == TG_OK && acked);
+  CHECK(depth(t).pending == 0 && sink_count(t, rid) == 1);
+  tg_deliveries_free(d, n);
+  tg_transport_destroy(t);
+}
+
+/* A demoted primary answers READONLY: take reports an error, never "empty". */
+static void test_readonly_is_an_error(void) {
+  struct tg_transport_conf c;
+  tg_transport_conf_init(&c, "ro");
+  snprintf(c.redis_url, sizeof(c.redis_url), "%s", srv.url);
+  c.reconnect_max_ms = 300;
+  tg_transport_t *t = tg_transport_new(&c, errstr, sizeof(errstr));
+  CHECK(t != NULL);
+  put_sample(t, "ro", false, NULL);
+  redisContext *rc = test_redis_connect(&srv);
+  freeReplyObject(redisCommand(rc, "REPLICAOF 127.0.0.1 1"));
+  tg_delivery_t *d;
+  int n = -1;
+  CHECK(tg_transport_take(t, 1, 0, &d, &n, errstr, sizeof(errstr)) == TG_ERR_TRANSPORT);
+  CHECK_MSG(strstr(errstr, "READONLY") != NULL, "%s", errstr);
+  freeReplyObject(redisCommand(rc, "REPLICAOF NO ONE"));
+  redisFree(rc);
+  CHECK(tg_transport_take(t, 1, 0, &d, &n, errstr, sizeof(errstr)) == TG_OK && n == 1);
+  tg_deliveries_free(d, n);
+  tg_transport_destroy(t);
+}
+
 /* Last: kill -9 Redis mid-run; the client reconnects and nothing acked is lost. */
 static void test_redis_restart_mid_run(void) {
   enum { JOBS = 20 };
@@ -534,6 +626,9 @@ int main(int argc, char **argv) {
   RUN(test_own_pending_first_after_restart);
   RUN(test_invalid_payload_is_delivered_for_a_failed_result);
   RUN(test_bad_config_and_unreachable);
+  RUN(test_failed_scripts_lose_nothing);
+  RUN(test_ack_if_done);
+  RUN(test_readonly_is_an_error);
   RUN(test_redis_restart_mid_run);
   test_redis_stop(&srv);
   return check_exit();
