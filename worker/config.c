@@ -401,11 +401,25 @@ tg_err_t tg_worker_conf_check(const struct tg_worker_conf *c, char *errstr, size
   return TG_OK;
 }
 
-/* The value as JSON text, with the Redis password masked. */
+/* Credentials in a URL ("scheme://user:pass@host") are shown as "***". */
+static json_t *url_masked(const char *url) {
+  const char *scheme = strstr(url, "://");
+  const char *host = scheme ? scheme + 3 : url;
+  const char *at = strchr(host, '@'), *slash = strchr(host, '/');
+  if (!at || (slash && slash < at))
+    return json_string(url);
+  char buf[TG_CONF_STR + 8];
+  snprintf(buf, sizeof(buf), "%.*s***%s", (int)(host - url), url, at);
+  return json_string(buf);
+}
+
+/* The value as JSON text, with the Redis password and URL credentials masked. */
 static json_t *value_json(const struct tg_worker_conf *c, const struct prop *p) {
   const char *src = (const char *)c + p->off;
   switch (p->type) {
   case P_STR:
+    if (strcmp(p->key, "comfyui.url") == 0 || strcmp(p->key, "storage.public_base_url") == 0)
+      return url_masked(src);
     if (strcmp(p->key, "redis.url") == 0) {
       struct tg_redis_url u;
       char why[128], shown[400];

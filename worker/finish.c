@@ -124,8 +124,26 @@ static tg_err_t op_retry(tg_worker_t *w, tg_transport_t *t, struct job *j, void 
   return tg_transport_retry_later(t, &j->d, a->next, a->due_ms, errstr, n);
 }
 
+static tg_err_t op_ack_done(tg_worker_t *w, tg_transport_t *t, struct job *j, void *arg,
+                            char *errstr, size_t n) {
+  (void)w;
+  return tg_transport_ack_if_done(t, &j->d, j->d.job->generation, arg, errstr, n);
+}
+
 void tg_job_finish(tg_worker_t *w, tg_transport_t *t, struct job *j) {
   enum action act = ACT_COMPLETE;
+  if (j->duplicate) { /* ack only: never publish anything for a finished request */
+    bool acked = false;
+    if (with_retries(w, j, "ack_if_done", op_ack_done, t, &acked) && acked) {
+      tg_metrics_job(TG_OUTCOME_DUPLICATE, TG_CODE_INTERNAL);
+      tg_log(TG_INFO, "event=job_duplicate request_id=%s (final result already published)",
+             j->d.request_id);
+    } else if (!acked) {
+      tg_log(TG_WARN, "event=job_left_pending request_id=%s (its result record vanished: it "
+                      "runs again after the visibility timeout)", j->d.request_id);
+    }
+    return;
+  }
   const tg_job_t *job = j->d.job;
   if (j->failed && j->err.retryable && job) {
     act = job->attempt < w->conf.max_attempts ? ACT_RETRY : ACT_DEAD;
@@ -158,10 +176,10 @@ void tg_job_finish(tg_worker_t *w, tg_transport_t *t, struct job *j) {
   if (!a.r)
     return;
   if (with_retries(w, j, act == ACT_DEAD ? "dead_letter" : "complete", op_publish, t, &a)) {
-    enum tg_job_outcome o = act == ACT_DEAD           ? TG_OUTCOME_DEAD
-                            : j->duplicate || (!a.published && !j->failed) ? TG_OUTCOME_DUPLICATE
-                            : j->failed                ? TG_OUTCOME_FAILED
-                                                       : TG_OUTCOME_SUCCEEDED;
+    enum tg_job_outcome o = act == ACT_DEAD                  ? TG_OUTCOME_DEAD
+                            : !a.published && !j->failed ? TG_OUTCOME_DUPLICATE
+                            : j->failed                  ? TG_OUTCOME_FAILED
+                                                         : TG_OUTCOME_SUCCEEDED;
     tg_metrics_job(o, j->err.code);
     if (o == TG_OUTCOME_SUCCEEDED)
       tg_log(TG_INFO, "event=job_succeeded request_id=%s attempt=%lld total_ms=%lld url=%s",

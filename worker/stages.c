@@ -117,6 +117,10 @@ bool tg_stage_run(tg_worker_t *w, enum tg_stage_id s, struct job *j) {
   j->stage_ms[s] = tg_mono_ms() - t0;
   tg_metrics_inflight(s, -1);
   tg_metrics_stage(s, j->stage_ms[s]);
+  if (!ok && tg_job_past_deadline(j)) { /* the deadline, not the backend, ended it */
+    tg_stage_fail(&err, TG_CODE_DEADLINE_EXCEEDED, false, "deadline passed during the %s stage",
+                  tg_stage_name(s));
+  }
   if (!ok) {
     j->failed = true;
     j->failed_stage = s;

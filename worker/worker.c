@@ -150,18 +150,20 @@ static bool result_exists(tg_worker_t *w, tg_transport_t *t, const tg_job_t *job
   return done;
 }
 
-/* Moves a delivery into a job and sends it to the first stage, or straight
- * to the finisher when it must not run. Takes ownership of d's contents. */
-static void intake(tg_worker_t *w, tg_transport_t *t, tg_delivery_t *d) {
+/* Moves a delivery into a tracked job (its lease is refreshed from now on)
+ * and decides where it goes: the first stage, or straight to the finisher
+ * when it must not run. Takes ownership of d's contents. NULL: not admitted
+ * (already in flight here, or out of memory: it stays pending). */
+static struct job *admit(tg_worker_t *w, tg_transport_t *t, tg_delivery_t *d) {
   struct job *j = calloc(1, sizeof(*j));
   if (!j)
-    return; /* left pending: reclaimed later */
+    return NULL;
   j->d = *d;
   memset(d, 0, sizeof(*d));
   j->taken_wall_ms = tg_now_ms();
   if (!track(w, j)) {
     tg_job_free(j);
-    return;
+    return NULL;
   }
   const tg_job_t *job = j->d.job;
   if (!job) {
@@ -184,7 +186,13 @@ static void intake(tg_worker_t *w, tg_transport_t *t, tg_delivery_t *d) {
   }
   tg_log(TG_INFO, "event=job_taken request_id=%s index=%llu attempt=%lld deliveries=%lld%s",
          j->d.request_id, (unsigned long long)j->d.index, (long long)(job ? job->attempt : 1),
-         (long long)j->d.deliveries, j->failed ? " outcome=refused" : "");
+         (long long)j->d.deliveries,
+         j->failed ? " outcome=refused" : j->duplicate ? " outcome=duplicate" : "");
+  return j;
+}
+
+/* Send an admitted job on; blocks while the first stage is full. */
+static void dispatch(tg_worker_t *w, struct job *j) {
   tg_bqueue_t *next = (j->failed || j->duplicate) ? w->q_finish : w->q[TG_STAGE_PROMPT];
   if (!tg_bqueue_push(next, j)) { /* closing: leave it pending for another worker */
     untrack(w, j);
@@ -233,11 +241,25 @@ static void *finisher_main(void *arg) {
   return NULL;
 }
 
+/* Jobs the keeper reclaimed, admitted and waiting for the consumer to
+ * dispatch them (the keeper never blocks on a full stage). */
+static struct job *take_reclaimed(tg_worker_t *w) {
+  pthread_mutex_lock(&w->lock);
+  struct job *list = w->reclaimed;
+  w->reclaimed = NULL;
+  pthread_mutex_unlock(&w->lock);
+  return list;
+}
+
 static void *consumer_main(void *arg) {
   tg_worker_t *w = arg;
   char errstr[512];
   int64_t backoff = 100;
   while (!atomic_load(&w->stopping)) {
+    for (struct job *j = take_reclaimed(w), *next; j; j = next) {
+      next = j->reclaimed_next;
+      dispatch(w, j);
+    }
     size_t room = tg_bqueue_wait_room(w->q[TG_STAGE_PROMPT], 500);
     if (room == 0)
       continue;
@@ -255,9 +277,26 @@ static void *consumer_main(void *arg) {
     backoff = 100;
     atomic_store(&w->queue_ok, true);
     tg_metrics_count_taken(nd);
+    /* track the whole batch first, so every job's lease is kept while we wait */
+    struct job **jobs = nd ? calloc((size_t)nd, sizeof(*jobs)) : NULL;
     for (int i = 0; i < nd; i++)
-      intake(w, w->taker, &d[i]);
+      if (jobs)
+        jobs[i] = admit(w, w->taker, &d[i]);
+    for (int i = 0; i < nd; i++)
+      if (jobs && jobs[i])
+        dispatch(w, jobs[i]);
+    free(jobs);
     tg_deliveries_free(d, nd);
+  }
+  /* reclaimed jobs never dispatched: back to the queue for another worker */
+  for (struct job *j = take_reclaimed(w), *next; j; j = next) {
+    next = j->reclaimed_next;
+    if (j->d.job && tg_transport_retry_later(w->taker, &j->d, j->d.job, tg_now_ms(), errstr,
+                                             sizeof(errstr)) == TG_OK)
+      tg_log(TG_INFO, "event=job_handed_back request_id=%s (reclaimed, not started)",
+             j->d.request_id);
+    untrack(w, j);
+    tg_job_free(j);
   }
   return NULL;
 }
@@ -298,14 +337,26 @@ static void housekeeping_round(tg_worker_t *w) {
       tg_log(TG_WARN, "event=promote_due_failed err=\"%s\"", errstr);
     else if (promoted)
       tg_log(TG_INFO, "event=retries_promoted count=%d", promoted);
+    /* claim no more than the first stage can take, less what already waits */
     size_t room = atomic_load(&w->stopping) ? 0 : tg_bqueue_wait_room(w->q[TG_STAGE_PROMPT], 0);
+    pthread_mutex_lock(&w->lock);
+    for (struct job *x = w->reclaimed; x && room > 0; x = x->reclaimed_next)
+      room--;
+    pthread_mutex_unlock(&w->lock);
     if (room > 0) {
       tg_delivery_t *d;
       int nd;
       if (tg_transport_reclaim(w->keeper, (int)room, &d, &nd, errstr, sizeof(errstr)) ==
           TG_OK) {
-        for (int i = 0; i < nd; i++)
-          intake(w, w->keeper, &d[i]);
+        for (int i = 0; i < nd; i++) {
+          struct job *j = admit(w, w->keeper, &d[i]);
+          if (!j)
+            continue;
+          pthread_mutex_lock(&w->lock); /* the consumer dispatches it */
+          j->reclaimed_next = w->reclaimed;
+          w->reclaimed = j;
+          pthread_mutex_unlock(&w->lock);
+        }
         tg_deliveries_free(d, nd);
       } else {
         tg_log(TG_WARN, "event=reclaim_failed err=\"%s\"", errstr);

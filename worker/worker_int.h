@@ -40,6 +40,7 @@ struct job {
   int64_t taken_wall_ms;
   int64_t stage_ms[TG_STAGE__COUNT];
   struct job *prev, *next;         /* the in-flight list */
+  struct job *reclaimed_next;      /* the list of reclaimed jobs waiting for dispatch */
 };
 
 /* The stage backends and their states. */
@@ -65,6 +66,7 @@ struct tg_worker_s {
   pthread_mutex_t lock;            /* guards the in-flight list */
   struct job *inflight;
   int n_inflight;
+  struct job *reclaimed;           /* admitted by the keeper, dispatched by the consumer */
   atomic_bool stopping;
   atomic_bool queue_ok;
   atomic_bool diffusion_ok;

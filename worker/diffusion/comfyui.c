@@ -225,8 +225,10 @@ static bool submit(struct comfyui *c, const struct tg_diffusion_req *req, char *
   if (resp.status != 200) {
     char why[400];
     describe_error(&resp.body, why, sizeof(why));
-    /* a refused workflow does not get better by trying again */
-    tg_stage_fail(err, TG_CODE_DIFFUSION_FAILED, false, "comfyui: prompt refused (HTTP %ld): %s",
+    /* a refused workflow does not get better by trying again; a proxy's
+     * timeout or throttling does */
+    bool retry = resp.status == 408 || resp.status == 429;
+    tg_stage_fail(err, TG_CODE_DIFFUSION_FAILED, retry, "comfyui: prompt refused (HTTP %ld): %s",
                   resp.status, why);
     tg_blob_free(&resp.body);
     return false;

@@ -4,9 +4,10 @@
  * produce each variant the job asks for, in its order ("full" at the
  * decoded size, "thumb" at half of it, area-averaged), encoded as JPEG at
  * the configured quality with the sha256 of the bytes. A scene that cannot
- * be decoded or is too large fails the job for good (postproc_failed, not
- * retryable); running out of memory may pass on a later attempt; an unknown
- * variant is the producer's mistake (invalid_input).
+ * be decoded (a truncated download, a bad PNG) is retryable: the next
+ * attempt paints it again; a scene beyond the size limits fails for good;
+ * running out of memory may pass on a later attempt; an unknown variant is
+ * the producer's mistake (invalid_input).
  */
 #include "postproc.h"
 
@@ -61,10 +62,12 @@ static bool sha256_hex(const struct tg_blob *b, char hex[65]) {
   return true;
 }
 
-/* A failure of the image layer as a stage error; only running out of memory is retryable. */
+/* A failure of the image layer as a stage error. Retryable: out of memory,
+ * and an undecodable scene (its redo needs the diffusion stage again). */
 static void fail_image(struct tg_stage_error *err, tg_err_t rc, const char *what,
                        const char *why) {
-  tg_stage_fail(err, TG_CODE_POSTPROC_FAILED, rc == TG_ERR_NOMEM, "%s: %s", what, why);
+  bool retry = rc == TG_ERR_NOMEM || (rc == TG_ERR_BAD_MSG && strcmp(what, "scene") == 0);
+  tg_stage_fail(err, TG_CODE_POSTPROC_FAILED, retry, "%s: %s", what, why);
 }
 
 /* Render one variant of the decoded scene into @out. */
