@@ -52,16 +52,32 @@
   "  return #redis.call('XPENDING', kin, group, id, id, 1) > 0\n"                         \
   "end\n"
 
-/* KEYS: seq, target stream, in, in:prio. ARGV: cap, request_id, job, enqueued_at. */
+/* KEYS: seq, target stream, in, in:prio, idempotency key.
+ * ARGV: cap, request_id, job, enqueued_at, tags JSON ("" = none), data ("" = none),
+ *       idempotency ttl ms ("0" = no idempotency).
+ * Returns {index, request_id, repeated}: a put repeated within the ttl returns
+ * the first put's index and request_id and enqueues nothing. */
 #define TG_LUA_PUT                                                                        \
+  "if ARGV[7] ~= '0' then\n"                                                              \
+  "  local prev = redis.call('GET', KEYS[5])\n"                                           \
+  "  if prev then\n"                                                                      \
+  "    local sp = string.find(prev, ' ', 1, true)\n"                                      \
+  "    return {tonumber(string.sub(prev, 1, sp - 1)), string.sub(prev, sp + 1), 1}\n"     \
+  "  end\n"                                                                               \
+  "end\n"                                                                                 \
   "if redis.call('XLEN', KEYS[3]) + redis.call('XLEN', KEYS[4]) >= tonumber(ARGV[1]) then\n" \
   "  return redis.error_reply('QUEUEFULL the input queue holds its cap of ' .. ARGV[1] ..\n" \
   "    ' entries')\n"                                                                     \
   "end\n"                                                                                 \
   "local idx = redis.call('INCR', KEYS[1])\n"                                             \
-  "redis.call('XADD', KEYS[2], '0-' .. idx, 'request_id', ARGV[2], 'job', ARGV[3],\n"     \
-  "  'enqueued_at', ARGV[4])\n"                                                           \
-  "return idx\n"
+  "local fields = {'request_id', ARGV[2], 'job', ARGV[3], 'enqueued_at', ARGV[4]}\n"      \
+  "if ARGV[5] ~= '' then table.insert(fields, 'tags') table.insert(fields, ARGV[5]) end\n" \
+  "if ARGV[6] ~= '' then table.insert(fields, 'data') table.insert(fields, ARGV[6]) end\n" \
+  "redis.call('XADD', KEYS[2], '0-' .. idx, unpack(fields))\n"                            \
+  "if ARGV[7] ~= '0' then\n"                                                              \
+  "  redis.call('SET', KEYS[5], idx .. ' ' .. ARGV[2], 'PX', ARGV[7])\n"                  \
+  "end\n"                                                                                 \
+  "return {idx, ARGV[2], 0}\n"
 
 /* KEYS: result hash, out, out:seq, input stream.
  * ARGV: group, entry id, generation, result, request_id, ttl, maxlen, last_code. */

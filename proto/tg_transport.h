@@ -41,6 +41,22 @@ struct tg_transport_conf {
   int64_t reconnect_max_ms;     /* how long one operation keeps reconnecting */
 };
 
+/* An enqueue with more than a job: what the EAS API's put needs. */
+struct tg_put_req {
+  const char *request_id;       /* tripgen-assigned */
+  const char *payload;          /* the job JSON; or the raw body of a put that is not a
+                                   valid trip (the worker answers it with invalid_input) */
+  size_t payload_len;
+  bool priority;
+  int64_t enqueued_at_ms;
+  const char *tags_json;        /* NULL, or a JSON object of the client's string tags */
+  const char *data;             /* NULL, or the client's bytes as sent */
+  size_t data_len;
+  const char *idempotency_key;  /* NULL, or: a repeat within idempotency_ttl_ms returns
+                                   the first put's index and request_id */
+  int64_t idempotency_ttl_ms;
+};
+
 /* A job handed to a consumer. */
 typedef struct tg_delivery {
   uint64_t index;               /* EAS index (the n of stream id 0-n) */
@@ -117,6 +133,22 @@ const char *tg_transport_consumer(const tg_transport_t *t);
  */
 tg_err_t tg_transport_put(tg_transport_t *t, const tg_job_t *job, uint64_t *index, char *errstr,
                           size_t n);
+
+/**
+ * tg_transport_put_req() - enqueue with tags, original bytes and idempotency
+ * @t:          the handle
+ * @req:        the request
+ * @index:      set to the EAS index (the first put's, for a repeat)
+ * @request_id: set to the request id (the first put's, for a repeat);
+ *              TG_MAX_REQUEST_ID_CHARS + 1 bytes
+ * @repeated:   set to true when an earlier put with the same key answered
+ * @errstr:     reason on failure
+ * @n:          its size
+ *
+ * Return: as tg_transport_put().
+ */
+tg_err_t tg_transport_put_req(tg_transport_t *t, const struct tg_put_req *req, uint64_t *index,
+                              char *request_id, bool *repeated, char *errstr, size_t n);
 
 /**
  * tg_transport_take() - receive up to @max jobs, priority ones first

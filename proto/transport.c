@@ -108,6 +108,23 @@ void tg_transport_destroy(tg_transport_t *t) {
 
 const char *tg_transport_consumer(const tg_transport_t *t) { return t->conf.consumer; }
 
+tg_err_t tg_transport_put_req(tg_transport_t *t, const struct tg_put_req *req, uint64_t *index,
+                              char *request_id, bool *repeated, char *errstr, size_t n) {
+  *repeated = false;
+  if (!req->request_id || !*req->request_id ||
+      strlen(req->request_id) > TG_MAX_REQUEST_ID_CHARS ||
+      !tg_charset_ok(req->request_id, TG_CS_REQUEST_ID)) {
+    snprintf(errstr, n, "request_id: must be 1-%d of %s", TG_MAX_REQUEST_ID_CHARS,
+             tg_charset_describe(TG_CS_REQUEST_ID));
+    return TG_ERR_INVAL;
+  }
+  if (req->payload_len > TG_MAX_PAYLOAD_BYTES * 2 || req->data_len > TG_MAX_PAYLOAD_BYTES) {
+    snprintf(errstr, n, "payload: exceeds the limit of %d bytes", TG_MAX_PAYLOAD_BYTES);
+    return TG_ERR_TOO_LARGE;
+  }
+  return t->ops->put(t, req, index, request_id, repeated, errstr, n);
+}
+
 tg_err_t tg_transport_put(tg_transport_t *t, const tg_job_t *job, uint64_t *index, char *errstr,
                           size_t n) {
   if (strcmp(job->env, t->conf.env) != 0) {
@@ -126,8 +143,12 @@ tg_err_t tg_transport_put(tg_transport_t *t, const tg_job_t *job, uint64_t *inde
              TG_MAX_PAYLOAD_BYTES);
     err = TG_ERR_TOO_LARGE;
   } else {
-    err = t->ops->put(t, job->request_id, json, job->priority, job->enqueued_at_ms, index,
-                      errstr, n);
+    struct tg_put_req req = {.request_id = job->request_id, .payload = json,
+                             .payload_len = strlen(json), .priority = job->priority,
+                             .enqueued_at_ms = job->enqueued_at_ms};
+    char rid[TG_MAX_REQUEST_ID_CHARS + 1];
+    bool repeated;
+    err = t->ops->put(t, &req, index, rid, &repeated, errstr, n);
   }
   free(json);
   return err;

@@ -21,8 +21,8 @@ struct tg_transport_ops {
   const char *name;
   tg_err_t (*open)(tg_transport_t *t, char *errstr, size_t n);
   void (*close)(tg_transport_t *t);
-  tg_err_t (*put)(tg_transport_t *t, const char *request_id, const char *job_json, bool priority,
-                  int64_t enqueued_at_ms, uint64_t *index, char *errstr, size_t n);
+  tg_err_t (*put)(tg_transport_t *t, const struct tg_put_req *req, uint64_t *index,
+                  char *request_id, bool *repeated, char *errstr, size_t n);
   /* fills index, priority, deliveries, entry_id, request_id, payload, enqueued_at_ms */
   tg_err_t (*take)(tg_transport_t *t, int max, int timeout_ms, tg_delivery_t **out, int *n_out,
                    char *errstr, size_t n);

@@ -445,20 +445,42 @@ static void lookup_counts(tg_transport_t *t, tg_delivery_t *d, int count) {
 
 /* ---- operations ------------------------------------------------------- */
 
-static tg_err_t r_put(tg_transport_t *t, const char *request_id, const char *job_json,
-                      bool priority, int64_t enqueued_at_ms, uint64_t *index, char *errstr,
-                      size_t n) {
+static tg_err_t r_put(tg_transport_t *t, const struct tg_put_req *req, uint64_t *index,
+                      char *request_id, bool *repeated, char *errstr, size_t n) {
   struct redis_be *b = BE(t);
-  char cap[24], enq[24];
+  char cap[24], enq[24], ttl[24], idem[KEY_MAX + 72] = "";
   snprintf(cap, sizeof(cap), "%" PRId64, t->conf.queue_cap);
-  snprintf(enq, sizeof(enq), "%" PRId64, enqueued_at_ms);
-  const char *keys[] = {b->k_seq, priority ? b->k_prio : b->k_in, b->k_in, b->k_prio};
-  const char *args[] = {cap, request_id, job_json, enq};
+  snprintf(enq, sizeof(enq), "%" PRId64, req->enqueued_at_ms);
+  bool use_idem = req->idempotency_key && *req->idempotency_key && req->idempotency_ttl_ms > 0;
+  snprintf(ttl, sizeof(ttl), "%" PRId64, use_idem ? req->idempotency_ttl_ms : 0);
+  if (use_idem) { /* hashed: the key is the client's text */
+    unsigned char d[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)req->idempotency_key, strlen(req->idempotency_key), d);
+    int o = snprintf(idem, sizeof(idem), "tripgen:{%s}:idem:", t->conf.env);
+    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
+      o += snprintf(idem + o, sizeof(idem) - (size_t)o, "%02x", d[i]);
+  } else {
+    snprintf(idem, sizeof(idem), "tripgen:{%s}:idem:-", t->conf.env);
+  }
+  const char *keys[] = {b->k_seq, req->priority ? b->k_prio : b->k_in, b->k_in, b->k_prio, idem};
+  const char *args[] = {cap, req->request_id, req->payload, enq, req->tags_json ? req->tags_json : "",
+                        req->data ? req->data : "", ttl};
+  size_t lens[] = {strlen(cap), strlen(req->request_id), req->payload_len, strlen(enq),
+                   req->tags_json ? strlen(req->tags_json) : 0, req->data ? req->data_len : 0,
+                   strlen(ttl)};
   tg_err_t err = TG_OK;
-  redisReply *r = be_eval(t, S_PUT, 4, keys, 4, args, NULL, &err, errstr, n);
+  redisReply *r = be_eval(t, S_PUT, 5, keys, 7, args, lens, &err, errstr, n);
   if (!r)
     return err;
-  *index = (uint64_t)r->integer;
+  if (r->type != REDIS_REPLY_ARRAY || r->elements != 3) {
+    freeReplyObject(r);
+    snprintf(errstr, n, "redis: unexpected reply to put");
+    return TG_ERR_TRANSPORT;
+  }
+  *index = (uint64_t)r->element[0]->integer;
+  snprintf(request_id, TG_MAX_REQUEST_ID_CHARS + 1, "%.*s", (int)r->element[1]->len,
+           r->element[1]->str);
+  *repeated = r->element[2]->integer == 1;
   freeReplyObject(r);
   return TG_OK;
 }

@@ -552,6 +552,48 @@ static void test_ack_if_done(void) {
   tg_transport_destroy(t);
 }
 
+/* put_req: tags and original bytes travel in the entry; an idempotent
+ * repeat returns the first put's index and request id. */
+static void test_put_req_idempotent(void) {
+  tg_transport_t *t = open_env("idput", "w1", 60000, 5);
+  struct tg_put_req req = {.request_id = "first-1", .payload = "{\"x\":1}", .payload_len = 7,
+                           .enqueued_at_ms = 1000, .tags_json = "{\"k\":\"v\"}",
+                           .data = "raw-bytes", .data_len = 9,
+                           .idempotency_key = "trip-42", .idempotency_ttl_ms = 60000};
+  uint64_t idx = 0, idx2 = 0;
+  char rid[80];
+  bool repeated = true;
+  CHECK(tg_transport_put_req(t, &req, &idx, rid, &repeated, errstr, sizeof(errstr)) == TG_OK);
+  CHECK(idx == 1 && !repeated && strcmp(rid, "first-1") == 0);
+  req.request_id = "second-2";
+  CHECK(tg_transport_put_req(t, &req, &idx2, rid, &repeated, errstr, sizeof(errstr)) == TG_OK);
+  CHECK(idx2 == 1 && repeated && strcmp(rid, "first-1") == 0);
+  req.idempotency_key = "trip-43";
+  CHECK(tg_transport_put_req(t, &req, &idx2, rid, &repeated, errstr, sizeof(errstr)) == TG_OK);
+  CHECK(idx2 == 2 && !repeated && strcmp(rid, "second-2") == 0);
+  CHECK(depth(t).waiting == 2);
+  redisContext *c = test_redis_connect(&srv);
+  redisReply *r = redisCommand(c, "XRANGE tripgen:{idput}:in 0-1 0-1");
+  bool tags = false, data = false;
+  if (r && r->elements == 1) {
+    const redisReply *f = r->element[0]->element[1];
+    for (size_t i = 0; i + 1 < f->elements; i += 2) {
+      tags |= strcmp(f->element[i]->str, "tags") == 0 && strcmp(f->element[i + 1]->str, "{\"k\":\"v\"}") == 0;
+      data |= strcmp(f->element[i]->str, "data") == 0 && strcmp(f->element[i + 1]->str, "raw-bytes") == 0;
+    }
+  }
+  CHECK(tags && data);
+  freeReplyObject(r);
+  redisFree(c);
+  /* the raw payload is delivered as an invalid job, for a failed result */
+  tg_delivery_t *d;
+  int n;
+  CHECK(tg_transport_take(t, 1, 0, &d, &n, errstr, sizeof(errstr)) == TG_OK && n == 1);
+  CHECK(n == 1 && d[0].job == NULL && strcmp(d[0].request_id, "first-1") == 0);
+  tg_deliveries_free(d, n);
+  tg_transport_destroy(t);
+}
+
 /* A demoted primary answers READONLY: take reports an error, never "empty". */
 static void test_readonly_is_an_error(void) {
   struct tg_transport_conf c;
@@ -629,6 +671,7 @@ int main(int argc, char **argv) {
   RUN(test_failed_scripts_lose_nothing);
   RUN(test_ack_if_done);
   RUN(test_readonly_is_an_error);
+  RUN(test_put_req_idempotent);
   RUN(test_redis_restart_mid_run);
   test_redis_stop(&srv);
   return check_exit();
