@@ -1,0 +1,246 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * server.c - the civetweb server: routes /api/predict/{service}[/sink] to
+ * the EAS operations by method and reserved parameter, checks the token in
+ * constant time, keeps one store (Redis connection) per service per server
+ * thread, and maps errors to the status codes of docs/eas-api.md.
+ */
+#include "server_int.h"
+#include "tg_log.h"
+
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct thread_stores {
+  sch_store_t *s[SCH_MAX_SERVICES];
+};
+
+static void free_thread_stores(void *p) {
+  struct thread_stores *ts = p;
+  for (int i = 0; i < SCH_MAX_SERVICES; i++)
+    sch_store_destroy(ts->s[i]);
+  free(ts);
+}
+
+sch_store_t *sch_thread_store(sch_server_t *s, int service, char *errstr, size_t n) {
+  struct thread_stores *ts = pthread_getspecific(s->stores_key);
+  if (!ts) {
+    if (!(ts = calloc(1, sizeof(*ts)))) {
+      snprintf(errstr, n, "out of memory");
+      return NULL;
+    }
+    pthread_setspecific(s->stores_key, ts);
+  }
+  if (!ts->s[service]) {
+    const struct sch_service_conf *sc = &s->conf.services[service];
+    struct tg_transport_conf tc;
+    tg_transport_conf_init(&tc, sc->env);
+    snprintf(tc.redis_url, sizeof(tc.redis_url), "%s", s->conf.redis_url);
+    snprintf(tc.consumer, sizeof(tc.consumer), "scheduler");
+    tc.visibility_timeout_ms = sc->visibility_timeout_ms;
+    tc.queue_cap = sc->queue_cap;
+    tc.sink_max_len = sc->sink_max_len;
+    tc.reconnect_max_ms = 2000; /* answer 503 rather than hang a client */
+    ts->s[service] = sch_store_new(&tc, errstr, n);
+  }
+  return ts->s[service];
+}
+
+static const char *status_text(int status) {
+  switch (status) {
+  case 200: return "OK";
+  case 204: return "No Content";
+  case 400: return "Bad Request";
+  case 401: return "Unauthorized";
+  case 404: return "Not Found";
+  case 405: return "Method Not Allowed";
+  case 413: return "Payload Too Large";
+  case 429: return "Too Many Requests";
+  case 500: return "Internal Server Error";
+  case 503: return "Service Unavailable";
+  default: return "Error";
+  }
+}
+
+void sch_reply_bytes(struct mg_connection *c, int status, const char *type,
+                     const unsigned char *data, size_t len, const char *extra_headers) {
+  mg_printf(c, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s\r\n", status,
+            status_text(status), type, len, extra_headers ? extra_headers : "");
+  if (len)
+    mg_write(c, data, len);
+}
+
+void sch_reply_text(struct mg_connection *c, int status, const char *text) {
+  sch_reply_bytes(c, status, "text/plain; charset=utf-8", (const unsigned char *)text,
+                  strlen(text), NULL);
+}
+
+int sch_reply_error(struct mg_connection *c, tg_err_t err, const char *errstr) {
+  int status;
+  switch (err) {
+  case TG_ERR_BAD_MSG:
+  case TG_ERR_INVAL: status = 400; break;
+  case TG_ERR_TOO_LARGE: status = 413; break;
+  case TG_ERR_QUEUE_FULL: status = 429; break;
+  case TG_ERR_TRANSPORT:
+  case TG_ERR_TIMEOUT: status = 503; break;
+  default: status = 500; break;
+  }
+  if (status == 503 || status == 500) {
+    tg_log(TG_WARN, "event=queue_error status=%d err=\"%s\"", status, errstr);
+    sch_reply_text(c, status, status == 503 ? "queue unavailable" : "internal error");
+  } else if (status == 429) {
+    sch_reply_text(c, status, "queue full");
+  } else {
+    sch_reply_text(c, status, errstr);
+  }
+  return status;
+}
+
+bool sch_authorized(const sch_server_t *s, const struct mg_connection *c, int service) {
+  const char *got = mg_get_header(c, "Authorization");
+  const char *want = s->conf.services[service].token;
+  size_t lw = strlen(want);
+  if (!got || strlen(got) != lw)
+    return false;
+  return CRYPTO_memcmp(got, want, lw) == 0;
+}
+
+/* /api/predict/{service}[/sink | /sub/path] → service, queue, identity. 0 or a status. */
+int sch_parse_target(sch_server_t *s, const struct mg_connection *c, struct sch_request *r,
+                     char *errstr, size_t n) {
+  const struct mg_request_info *ri = mg_get_request_info(c);
+  const char *prefix = "/api/predict/";
+  r->method = ri->request_method;
+  if (strncmp(ri->local_uri, prefix, strlen(prefix)) != 0) {
+    snprintf(errstr, n, "not found");
+    return 404;
+  }
+  const char *name = ri->local_uri + strlen(prefix);
+  size_t nl = strcspn(name, "/");
+  r->service = -1;
+  for (size_t i = 0; i < s->conf.n_services; i++)
+    if (strlen(s->conf.services[i].name) == nl && strncmp(s->conf.services[i].name, name, nl) == 0)
+      r->service = (int)i;
+  if (r->service < 0) {
+    snprintf(errstr, n, "no such service");
+    return 404;
+  }
+  const char *rest = name + nl;
+  r->queue = SCH_QUEUE_INPUT;
+  if (strcmp(rest, "/sink") == 0 || strcmp(rest, "/sink/") == 0) {
+    r->queue = SCH_QUEUE_SINK;
+  } else if (*rest && strcmp(rest, "/") != 0) {
+    if (strcmp(r->method, "POST") != 0 || strlen(rest) >= sizeof(r->subpath)) {
+      snprintf(errstr, n, "not found");
+      return 404;
+    }
+    snprintf(r->subpath, sizeof(r->subpath), "%s", rest);
+  }
+  const char *uid = mg_get_header(c, "X-EAS-QueueService-Redis-Uid");
+  const char *gid = mg_get_header(c, "X-EAS-QueueService-Redis-Gid");
+  if (uid && *uid)
+    snprintf(r->uid, sizeof(r->uid), "%s", uid);
+  else
+    snprintf(r->uid, sizeof(r->uid), "%s:%d", ri->remote_addr, ri->remote_port);
+  snprintf(r->gid, sizeof(r->gid), "%s", gid && *gid ? gid : "eas");
+  const char *accept = mg_get_header(c, "Accept");
+  r->protobuf = accept && strstr(accept, "application/vnd.google.protobuf");
+  snprintf(r->caller, sizeof(r->caller), "%s/%s", ri->remote_addr, r->uid);
+  if (!sch_request_parse_query(r, ri->query_string, errstr, n))
+    return 400;
+  return 0;
+}
+
+static int on_queue(struct mg_connection *c, void *data) {
+  sch_server_t *s = data;
+  struct sch_request r;
+  char errstr[256];
+  memset(&r, 0, sizeof(r));
+  int status = sch_parse_target(s, c, &r, errstr, sizeof(errstr));
+  if (status) {
+    sch_reply_text(c, status, errstr);
+    sch_request_clear(&r);
+    return status;
+  }
+  if (!sch_authorized(s, c, r.service)) {
+    sch_reply_text(c, 401, "unauthorized");
+    sch_request_clear(&r);
+    return 401;
+  }
+  const char *m = r.method;
+  if (strcmp(m, "POST") == 0)
+    status = sch_request_flag(&r, "_eos_", false) ? sch_op_eos(s, c, &r) : sch_op_put(s, c, &r);
+  else if (strcmp(m, "GET") == 0)
+    status = sch_request_flag(&r, "_attrs_", false)    ? sch_op_attributes(s, c, &r)
+             : sch_request_flag(&r, "_search_", false) ? sch_op_search(s, c, &r)
+             : sch_request_flag(&r, "_count_", false)  ? sch_op_count(s, c, &r)
+             : sch_request_flag(&r, "_watch_", false)  ? sch_op_watch_stream(s, c, &r)
+                                                       : sch_op_get(s, c, &r);
+  else if (strcmp(m, "PUT") == 0)
+    status = sch_op_commit(s, c, &r);
+  else if (strcmp(m, "DELETE") == 0)
+    status = sch_op_delete(s, c, &r);
+  else {
+    sch_reply_text(c, 405, "method not allowed");
+    status = 405;
+  }
+  sch_request_clear(&r);
+  return status;
+}
+
+static int on_healthz(struct mg_connection *c, void *data) {
+  (void)data;
+  sch_reply_text(c, 200, "ok");
+  return 200;
+}
+
+sch_server_t *sch_server_start(const struct sch_conf *conf, int *port_out, char *errstr,
+                               size_t n) {
+  static int initialised;
+  if (!initialised++)
+    mg_init_library(0);
+  sch_server_t *s = calloc(1, sizeof(*s));
+  if (!s) {
+    snprintf(errstr, n, "out of memory");
+    return NULL;
+  }
+  s->conf = *conf;
+  pthread_key_create(&s->stores_key, free_thread_stores);
+  char threads[16];
+  snprintf(threads, sizeof(threads), "%d", conf->threads);
+  const char *options[] = {"listening_ports", conf->listen,
+                           "num_threads", threads,
+                           "request_timeout_ms", "120000",
+                           "max_request_size", "16384",
+                           "websocket_timeout_ms", "3600000",
+                           "enable_keep_alive", "yes",
+                           NULL};
+  struct mg_callbacks cb;
+  memset(&cb, 0, sizeof(cb));
+  s->ctx = mg_start(&cb, s, options);
+  if (!s->ctx) {
+    snprintf(errstr, n, "listen %s: cannot listen (address in use or invalid)", conf->listen);
+    pthread_key_delete(s->stores_key);
+    free(s);
+    return NULL;
+  }
+  mg_set_request_handler(s->ctx, "/api/predict/", on_queue, s);
+  mg_set_request_handler(s->ctx, "/healthz$", on_healthz, s);
+  sch_watch_register(s);
+  struct mg_server_port ports[4];
+  int np = mg_get_server_ports(s->ctx, 4, ports);
+  *port_out = np > 0 ? ports[0].port : 0;
+  return s;
+}
+
+void sch_server_stop(sch_server_t *s) {
+  if (!s)
+    return;
+  atomic_store(&s->stopping, true);
+  mg_stop(s->ctx);
+  pthread_key_delete(s->stores_key);
+  free(s);
+}
