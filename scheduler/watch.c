@@ -82,7 +82,9 @@ static void watch_loop(struct watch *w) {
         sch_store_group_pending(st, r->queue, r->gid, r->uid, &in_use, errstr,
                                 sizeof(errstr)) != TG_OK)
       st = NULL;
-    int room = w->window - (int)in_use;
+    /* frames this uid holds from an earlier connection are counted in in_use
+     * but not re-sent yet: resend them a window at a time first */
+    int room = cur.own_done ? w->window - (int)in_use : w->window;
     struct sch_frame *f = NULL;
     int nf = 0;
     if (st && room > 0 &&
