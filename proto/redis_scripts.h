@@ -54,7 +54,7 @@
 
 /* KEYS: seq, target stream, in, in:prio, idempotency key.
  * ARGV: cap, request_id, job, enqueued_at, tags JSON ("" = none), data ("" = none),
- *       idempotency ttl ms ("0" = no idempotency).
+ *       idempotency ttl ms ("0" = no idempotency), invalid reason ("" = none).
  * Returns {index, request_id, repeated}: a put repeated within the ttl returns
  * the first put's index and request_id and enqueues nothing. */
 #define TG_LUA_PUT                                                                        \
@@ -73,6 +73,7 @@
   "local fields = {'request_id', ARGV[2], 'job', ARGV[3], 'enqueued_at', ARGV[4]}\n"      \
   "if ARGV[5] ~= '' then table.insert(fields, 'tags') table.insert(fields, ARGV[5]) end\n" \
   "if ARGV[6] ~= '' then table.insert(fields, 'data') table.insert(fields, ARGV[6]) end\n" \
+  "if ARGV[8] ~= '' then table.insert(fields, 'invalid') table.insert(fields, ARGV[8]) end\n" \
   "redis.call('XADD', KEYS[2], '0-' .. idx, unpack(fields))\n"                            \
   "if ARGV[7] ~= '0' then\n"                                                              \
   "  redis.call('SET', KEYS[5], idx .. ' ' .. ARGV[2], 'PX', ARGV[7])\n"                  \

@@ -55,6 +55,8 @@ struct tg_put_req {
   const char *idempotency_key;  /* NULL, or: a repeat within idempotency_ttl_ms returns
                                    the first put's index and request_id */
   int64_t idempotency_ttl_ms;
+  const char *invalid_reason;   /* NULL, or why the payload is not a valid trip: delivered
+                                   as the delivery's parse_error */
 };
 
 /* A job handed to a consumer. */

@@ -211,7 +211,8 @@ static int prepare_deliveries(tg_transport_t *t, tg_delivery_t *d, int count) {
   int kept = 0;
   for (int i = 0; i < count; i++) {
     tg_delivery_t *x = &d[i];
-    x->job = tg_job_parse(x->payload, x->payload_len, x->parse_error, sizeof(x->parse_error));
+    if (!*x->parse_error) /* else the producer marked it invalid, with the reason */
+      x->job = tg_job_parse(x->payload, x->payload_len, x->parse_error, sizeof(x->parse_error));
     if (!*x->request_id)
       snprintf(x->request_id, sizeof(x->request_id), "idx-%llu", (unsigned long long)x->index);
     if (x->deliveries > t->conf.max_deliveries) {

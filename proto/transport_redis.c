@@ -367,6 +367,8 @@ static int fill_delivery(tg_delivery_t *d, const redisReply *entry, bool priorit
         d->request_id[0] = '\0';
     } else if (strcmp(k->str, "enqueued_at") == 0) {
       d->enqueued_at_ms = strtoll(v->str, NULL, 10);
+    } else if (strcmp(k->str, "invalid") == 0) { /* the producer already knows why */
+      snprintf(d->parse_error, sizeof(d->parse_error), "%.*s", (int)v->len, v->str);
     }
   }
   if (!d->payload) { /* an entry without a job: deliver it as invalid input */
@@ -463,13 +465,14 @@ static tg_err_t r_put(tg_transport_t *t, const struct tg_put_req *req, uint64_t 
     snprintf(idem, sizeof(idem), "tripgen:{%s}:idem:-", t->conf.env);
   }
   const char *keys[] = {b->k_seq, req->priority ? b->k_prio : b->k_in, b->k_in, b->k_prio, idem};
+  const char *inv = req->invalid_reason ? req->invalid_reason : "";
   const char *args[] = {cap, req->request_id, req->payload, enq, req->tags_json ? req->tags_json : "",
-                        req->data ? req->data : "", ttl};
+                        req->data ? req->data : "", ttl, inv};
   size_t lens[] = {strlen(cap), strlen(req->request_id), req->payload_len, strlen(enq),
                    req->tags_json ? strlen(req->tags_json) : 0, req->data ? req->data_len : 0,
-                   strlen(ttl)};
+                   strlen(ttl), strlen(inv)};
   tg_err_t err = TG_OK;
-  redisReply *r = be_eval(t, S_PUT, 5, keys, 7, args, lens, &err, errstr, n);
+  redisReply *r = be_eval(t, S_PUT, 5, keys, 8, args, lens, &err, errstr, n);
   if (!r)
     return err;
   if (r->type != REDIS_REPLY_ARRAY || r->elements != 3) {

@@ -254,8 +254,8 @@ int sch_op_commit(sch_server_t *s, struct mg_connection *c, struct sch_request *
   if (!st)
     return 503;
   char errstr[512];
-  tg_err_t err = negative ? sch_store_negative_commit(st, r->queue, r->gid, idx, count, errstr,
-                                                      sizeof(errstr))
+  tg_err_t err = negative ? sch_store_negative_commit(st, r->queue, r->gid, r->uid, idx, count,
+                                                      errstr, sizeof(errstr))
                           : sch_store_commit(st, r->queue, r->gid, idx, count, errstr,
                                              sizeof(errstr));
   if (err != TG_OK)

@@ -50,7 +50,7 @@ bool sch_request_parse_query(struct sch_request *r, const char *query, char *err
         r->n_params++;
       }
     } else if (strcmp(k, "requestId") == 0) {
-      snprintf(r->request_id, sizeof(r->request_id), "%s", v);
+      snprintf(r->request_id, sizeof(r->request_id), "%.127s", v);
     } else {
       json_t *s = json_string(v);
       if (!s) { /* not UTF-8 */

@@ -191,6 +191,12 @@ static int on_queue(struct mg_connection *c, void *data) {
   return status;
 }
 
+static int on_not_found(struct mg_connection *c, void *data) {
+  (void)data;
+  sch_reply_text(c, 404, "not found");
+  return 404;
+}
+
 static int on_healthz(struct mg_connection *c, void *data) {
   (void)data;
   sch_reply_text(c, 200, "ok");
@@ -229,6 +235,7 @@ sch_server_t *sch_server_start(const struct sch_conf *conf, int *port_out, char 
   }
   mg_set_request_handler(s->ctx, "/api/predict/", on_queue, s);
   mg_set_request_handler(s->ctx, "/healthz$", on_healthz, s);
+  mg_set_request_handler(s->ctx, "/", on_not_found, s); /* everything else */
   sch_watch_register(s);
   struct mg_server_port ports[4];
   int np = mg_get_server_ports(s->ctx, 4, ports);

@@ -551,11 +551,13 @@ tg_err_t sch_store_put_input(sch_store_t *s, const char *body, size_t len, json_
     req.idempotency_key = job->trip->trip_id;
     req.idempotency_ttl_ms = idem_ttl_ms;
   } else {
-    /* not a trip: enqueued as it is; the worker answers it with invalid_input */
+    /* not a trip: enqueued as it is, with the reason; the worker answers it
+     * with invalid_input and that reason */
     tg_request_id_generate(rid);
     req.request_id = rid;
     req.payload = body;
     req.payload_len = len;
+    req.invalid_reason = why;
   }
   bool repeated = false;
   err = tg_transport_put_req(s->t, &req, index, request_id, &repeated, errstr, n);
@@ -856,6 +858,12 @@ static redisReply *group_cmd(sch_store_t *s, enum sch_queue q, const char *g, ui
   }
 }
 
+struct fvec;
+static void pass_on_refused(sch_store_t *s, enum sch_queue q, const char *g, const char *uid,
+                            struct fvec *v, int from);
+static tg_err_t release(sch_store_t *s, enum sch_queue q, const char *g, const char *uid,
+                        const uint64_t *idx, int count, char *errstr, size_t n);
+
 tg_err_t sch_store_group_read(sch_store_t *s, enum sch_queue q, const char *gid, const char *uid,
                               uint64_t from_index, int max, bool auto_commit,
                               struct sch_cursor *cur, struct sch_frame **out, int *n_out,
@@ -880,7 +888,10 @@ tg_err_t sch_store_group_read(sch_store_t *s, enum sch_queue q, const char *gid,
   char cnt[16];
 
   /* 1. this consumer's own pending frames (an earlier connection's), read
-   * forward from the cursor so that none is sent twice */
+   * forward from the cursor so that none is sent twice. A call that starts
+   * here returns after it: the caller's window (counted from what is
+   * pending) is only right again once the history is through. */
+  bool history = !cur->own_done;
   while (!cur->own_done && v.n == 0 && err == TG_OK) {
     snprintf(cnt, sizeof(cnt), "%d", max);
     const char *argv[MAX_ARGV] = {"XREADGROUP", "GROUP", g, uid, "COUNT", cnt, "STREAMS"};
@@ -917,10 +928,11 @@ tg_err_t sch_store_group_read(sch_store_t *s, enum sch_queue q, const char *gid,
   }
 
   /* 2. frames of the group idle past the visibility timeout (their
-   * consumer went away, or released them) */
+   * consumer went away, or released them; not the ones this uid refused) */
+  int claimed_from = v.n;
   char idle[24];
   snprintf(idle, sizeof(idle), "%" PRId64, s->conf.visibility_timeout_ms);
-  for (int k = 0; k < nk && err == TG_OK && cur->own_done && v.n < max; k++) {
+  for (int k = 0; k < nk && err == TG_OK && !history && v.n < max; k++) {
     char start[48] = "0-0";
     for (int round = 0; round < AUTOCLAIM_ROUNDS && v.n < max; round++) {
       snprintf(cnt, sizeof(cnt), "%d", max - v.n);
@@ -940,8 +952,11 @@ tg_err_t sch_store_group_read(sch_store_t *s, enum sch_queue q, const char *gid,
     }
   }
 
+  if (!history && v.n > claimed_from)
+    pass_on_refused(s, q, g, uid, &v, claimed_from);
+
   /* 3. new frames, priority first */
-  for (int k = 0; k < nk && err == TG_OK && cur->own_done && v.n < max; k++) {
+  for (int k = 0; k < nk && err == TG_OK && !history && v.n < max; k++) {
     snprintf(cnt, sizeof(cnt), "%d", max - v.n);
     const char *argv[] = {"XREADGROUP", "GROUP", g, uid, "COUNT", cnt, "STREAMS", keys[k], ">"};
     redisReply *r = group_cmd(s, q, g, from_index, 9, argv, &err, errstr, n);
@@ -963,6 +978,30 @@ tg_err_t sch_store_group_read(sch_store_t *s, enum sch_queue q, const char *gid,
     fvec_free(&v);
   *out = v.a;
   *n_out = v.n;
+  return TG_OK;
+}
+
+tg_err_t sch_store_group_ack(sch_store_t *s, enum sch_queue q, const char *gid,
+                             const uint64_t *idx, int count, char *errstr, size_t n) {
+  char g[GROUP_MAX];
+  tg_err_t err = group_name(gid, g, sizeof(g), errstr, n);
+  if (err != TG_OK)
+    return err;
+  const char *keys[2];
+  int nk = streams_of(s, q, keys);
+  for (int i = 0; i < count; i++) {
+    char id[32];
+    snprintf(id, sizeof(id), "0-%" PRIu64, idx[i]);
+    for (int k = 0; k < nk; k++) { /* the frame is in one of them; XACK elsewhere is a no-op */
+      const char *argv[] = {"XACK", keys[k], g, id};
+      redisReply *r = st_cmdv(s, errstr, n, 4, argv);
+      if (!r)
+        return TG_ERR_TRANSPORT;
+      if (r->type == REDIS_REPLY_ERROR && !is_err(r, "NOGROUP"))
+        return reply_error(s, r, "XACK", errstr, n);
+      freeReplyObject(r);
+    }
+  }
   return TG_OK;
 }
 
@@ -1038,13 +1077,59 @@ tg_err_t sch_store_group_release(sch_store_t *s, enum sch_queue q, const char *g
   return release(s, q, g, uid, NULL, 0, errstr, n);
 }
 
+/* The key that remembers, briefly, who refused a frame. */
+static void refused_key(const sch_store_t *s, enum sch_queue q, const char *g, uint64_t index,
+                        char *buf, size_t size) {
+  snprintf(buf, size, "tripgen:{%s}:refused:%s:%s:%" PRIu64, s->conf.env,
+           q == SCH_QUEUE_SINK ? "out" : "in", g, index);
+}
+
+static int64_t refusal_ttl(const sch_store_t *s) {
+  return s->conf.visibility_timeout_ms < 30000 ? s->conf.visibility_timeout_ms : 30000;
+}
+
 tg_err_t sch_store_negative_commit(sch_store_t *s, enum sch_queue q, const char *gid,
-                                   const uint64_t *idx, int count, char *errstr, size_t n) {
+                                   const char *uid, const uint64_t *idx, int count,
+                                   char *errstr, size_t n) {
   char g[GROUP_MAX];
   tg_err_t err = group_name(gid, g, sizeof(g), errstr, n);
   if (err != TG_OK || count <= 0)
     return err;
+  /* remember the refuser for a while: its group_read passes these frames on */
+  char ttl[24];
+  snprintf(ttl, sizeof(ttl), "%" PRId64, refusal_ttl(s));
+  for (int i = 0; uid && *uid && i < count; i++) {
+    char key[KEY_MAX + GROUP_MAX + 48];
+    refused_key(s, q, g, idx[i], key, sizeof(key));
+    const char *argv[] = {"SET", key, uid, "PX", ttl};
+    redisReply *r = st_cmdv(s, errstr, n, 5, argv);
+    if (!r)
+      return TG_ERR_TRANSPORT;
+    freeReplyObject(r);
+  }
   return release(s, q, g, NULL, idx, count, errstr, n);
+}
+
+/* Frames claimed from the group that this uid refused a moment ago: give
+ * them back to the group (others take them) and drop them from @v. */
+static void pass_on_refused(sch_store_t *s, enum sch_queue q, const char *g, const char *uid,
+                            struct fvec *v, int from) {
+  int kept = from;
+  for (int i = from; i < v->n; i++) {
+    char key[KEY_MAX + GROUP_MAX + 48], e[128];
+    refused_key(s, q, g, v->a[i].index, key, sizeof(key));
+    const char *argv[] = {"GET", key};
+    redisReply *r = st_cmdv(s, e, sizeof(e), 2, argv);
+    bool mine = r && r->type == REDIS_REPLY_STRING && strcmp(r->str, uid) == 0;
+    freeReplyObject(r);
+    if (mine && release(s, q, g, NULL, &v->a[i].index, 1, e, sizeof(e)) == TG_OK) {
+      json_decref(v->a[i].tags);
+      free(v->a[i].data);
+      continue;
+    }
+    v->a[kept++] = v->a[i];
+  }
+  v->n = kept;
 }
 
 /* ---- search, attributes, eos ------------------------------------------ */

@@ -188,6 +188,8 @@ tg_err_t sch_store_commit(sch_store_t *s, enum sch_queue q, const char *gid, con
  * @s:      the store
  * @q:      which queue
  * @gid:    EAS group
+ * @uid:    the refusing consumer: for a while (the visibility timeout, at most
+ *          30 s) the frames go to the group's other consumers, not back to it
  * @idx:    indexes
  * @count:  their number
  * @errstr: reason on failure
@@ -198,7 +200,8 @@ tg_err_t sch_store_commit(sch_store_t *s, enum sch_queue q, const char *gid, con
  * Return: TG_OK or an error.
  */
 tg_err_t sch_store_negative_commit(sch_store_t *s, enum sch_queue q, const char *gid,
-                                   const uint64_t *idx, int count, char *errstr, size_t n);
+                                   const char *uid, const uint64_t *idx, int count,
+                                   char *errstr, size_t n);
 
 /**
  * sch_store_search() - where a frame stands (EAS ?_search_=true)
@@ -280,7 +283,9 @@ tg_err_t sch_store_eos(sch_store_t *s, enum sch_queue q, char *errstr, size_t n)
  *
  * Order: the consumer's own pending frames (a reconnect with the same uid
  * resumes), then frames of the group idle longer than the visibility timeout
- * (their consumer went away), then new frames, priority first. Never blocks.
+ * (their consumer went away), then new frames, priority first. A call made
+ * while the cursor's history is not through returns history frames only
+ * (possibly none, when it has just ended). Never blocks.
  *
  * Return: TG_OK or an error.
  */
@@ -288,6 +293,23 @@ tg_err_t sch_store_group_read(sch_store_t *s, enum sch_queue q, const char *gid,
                               uint64_t from_index, int max, bool auto_commit,
                               struct sch_cursor *cur, struct sch_frame **out, int *n_out,
                               char *errstr, size_t n);
+
+/**
+ * sch_store_group_ack() - ack frames in one group only, without deleting
+ * them (a filtered watcher passing over frames it does not want; the other
+ * groups still see them)
+ * @s:      the store
+ * @q:      which queue
+ * @gid:    EAS group
+ * @idx:    indexes
+ * @count:  their number
+ * @errstr: reason on failure
+ * @n:      its size
+ *
+ * Return: TG_OK or an error.
+ */
+tg_err_t sch_store_group_ack(sch_store_t *s, enum sch_queue q, const char *gid,
+                             const uint64_t *idx, int count, char *errstr, size_t n);
 
 /**
  * sch_store_group_pending() - frames delivered to a consumer and not committed

@@ -12,13 +12,20 @@
 #include "tg_log.h"
 #include "tg_time.h"
 
+#include <arpa/inet.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #define DEFAULT_WINDOW 64
 #define MAX_WINDOW 1024
-#define PING_EVERY_MS 10000
+#define PING_EVERY_MS 10000      /* WebSocket pings */
+#define PEER_CHECK_EVERY_MS 500   /* streaming HTTP: is the reader still there? */
+
+struct watch;
+static bool peer_gone(struct watch *w);
 
 struct watch {
   sch_server_t *srv;
@@ -32,7 +39,44 @@ struct watch {
   atomic_bool closed;
   pthread_t thread;
   bool thread_started;
+  int fd;                   /* streaming HTTP: the connection's socket, -1 unknown */
 };
+
+/*
+ * civetweb does not expose a connection's socket, and an idle streaming
+ * response writes nothing, so a reader that went away would go unnoticed
+ * until the next frame. Find our socket by its two ports once, then poll
+ * it: end-of-file or a hang-up means the reader is gone.
+ */
+static int find_socket(const struct mg_request_info *ri) {
+  for (int fd = 3; fd < 65536; fd++) {
+    struct sockaddr_storage peer, local;
+    socklen_t pl = sizeof(peer), ll = sizeof(local);
+    if (getpeername(fd, (struct sockaddr *)&peer, &pl) != 0)
+      continue;
+    if (getsockname(fd, (struct sockaddr *)&local, &ll) != 0)
+      continue;
+    int pport = peer.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&peer)->sin6_port)
+                                           : ntohs(((struct sockaddr_in *)&peer)->sin_port);
+    int lport = local.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&local)->sin6_port)
+                                            : ntohs(((struct sockaddr_in *)&local)->sin_port);
+    if (pport == ri->remote_port && lport == ri->server_port)
+      return fd;
+  }
+  return -1;
+}
+
+static bool peer_gone(struct watch *w) {
+  if (w->fd < 0)
+    return false;
+  struct pollfd p = {.fd = w->fd, .events = POLLIN | POLLRDHUP};
+  if (poll(&p, 1, 0) <= 0)
+    return false;
+  if (p.revents & (POLLRDHUP | POLLHUP | POLLERR))
+    return true;
+  char c;
+  return recv(w->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0; /* orderly shutdown */
+}
 
 /* Send one frame; false when the peer is gone. */
 static bool send_frame(struct watch *w, const struct sch_frame *f) {
@@ -54,13 +98,33 @@ static bool send_frame(struct watch *w, const struct sch_frame *f) {
   return rc > 0;
 }
 
+/* Keep-alive while idle: a WebSocket ping. Streaming HTTP has no frame that
+ * every SDK skips (Go's reader ends on an empty record), so a dropped HTTP
+ * reader is noticed by peer_gone() instead. */
 static bool send_ping(struct watch *w) {
   if (!w->websocket)
-    return true;
+    return !peer_gone(w);
   mg_lock_connection(w->conn);
   int rc = mg_websocket_write(w->conn, MG_WEBSOCKET_OPCODE_PING, "tg", 2);
   mg_unlock_connection(w->conn);
   return rc > 0;
+}
+
+/* Whether a frame passes the watch's requestId and tag filters. */
+static bool frame_matches(const struct sch_frame *f, const struct sch_request *r) {
+  if (*r->request_id) {
+    const char *rid = json_string_value(json_object_get(f->tags, "requestId"));
+    if (!rid || strcmp(rid, r->request_id) != 0)
+      return false;
+  }
+  const char *k;
+  json_t *v;
+  json_object_foreach(r->tags, k, v) {
+    const char *have = json_string_value(json_object_get(f->tags, k));
+    if (!have || strcmp(have, json_string_value(v)) != 0)
+      return false;
+  }
+  return true;
 }
 
 /* The watch loop: until the peer goes, the server stops, or end-of-stream
@@ -85,26 +149,46 @@ static void watch_loop(struct watch *w) {
     /* frames this uid holds from an earlier connection are counted in in_use
      * but not re-sent yet: resend them a window at a time first */
     int room = cur.own_done ? w->window - (int)in_use : w->window;
+    bool read_new = cur.own_done; /* this read may return new frames, not only history */
+    bool filtered = *r->request_id || json_object_size(r->tags);
     struct sch_frame *f = NULL;
     int nf = 0;
+    /* a filtered watch commits itself: auto-commit in the store would delete
+     * frames it skips, which other groups still need */
     if (st && room > 0 &&
-        sch_store_group_read(st, r->queue, r->gid, r->uid, w->from_index, room, w->auto_commit,
-                             &cur, &f, &nf, errstr, sizeof(errstr)) != TG_OK) {
+        sch_store_group_read(st, r->queue, r->gid, r->uid, w->from_index, room,
+                             w->auto_commit && !filtered, &cur, &f, &nf, errstr,
+                             sizeof(errstr)) != TG_OK) {
       tg_log(TG_WARN, "event=watch_read_failed uid=%s err=\"%s\"", r->uid, errstr);
       nf = 0;
     }
     bool alive = true;
-    for (int i = 0; i < nf && alive; i++)
-      alive = send_frame(w, &f[i]);
+    int sent = 0;
+    for (int i = 0; i < nf && alive; i++) {
+      bool wanted = !filtered || frame_matches(&f[i], r);
+      if (wanted) {
+        alive = send_frame(w, &f[i]);
+        sent++;
+      }
+      if (alive && filtered && (!wanted || w->auto_commit)) {
+        tg_err_t e = wanted ? sch_store_commit(st, r->queue, r->gid, &f[i].index, 1, errstr,
+                                               sizeof(errstr))
+                            : sch_store_group_ack(st, r->queue, r->gid, &f[i].index, 1, errstr,
+                                                  sizeof(errstr));
+        if (e != TG_OK)
+          tg_log(TG_WARN, "event=watch_ack_failed uid=%s err=\"%s\"", r->uid, errstr);
+      }
+    }
     sch_frames_free(f, nf);
     if (!alive)
       break;
     int64_t now = tg_mono_ms();
-    if (nf > 0) {
+    if (sent > 0)
       last_sent = now;
+    if (nf > 0)
       continue;
-    }
-    if (st && room > 0 && now - last_eos_check > 1000) { /* idle: has the stream ended? */
+    if (st && room > 0 && read_new && now - last_eos_check > 1000) {
+      /* nothing left to hand out: has the stream ended? */
       struct sch_attrs at;
       memset(&at, 0, sizeof(at));
       last_eos_check = now;
@@ -114,7 +198,7 @@ static void watch_loop(struct watch *w) {
       if (ended)
         break;
     }
-    if (now - last_sent > PING_EVERY_MS) {
+    if (now - last_sent > (w->websocket ? PING_EVERY_MS : PEER_CHECK_EVERY_MS)) {
       if (!send_ping(w))
         break;
       last_sent = now;
@@ -135,10 +219,6 @@ static int watch_setup(sch_server_t *s, struct watch *w, char *errstr, size_t n)
   if (!sch_request_u64(r, "_index_", 0, &w->from_index) ||
       !sch_request_u64(r, "_window_", DEFAULT_WINDOW, &window)) {
     snprintf(errstr, n, "bad _index_ or _window_");
-    return 400;
-  }
-  if (*r->request_id || json_object_size(r->tags)) {
-    snprintf(errstr, n, "watch takes no requestId or tag filters: give filtered readers get");
     return 400;
   }
   w->window = window == 0 ? DEFAULT_WINDOW : window > MAX_WINDOW ? MAX_WINDOW : (int)window;
@@ -172,10 +252,12 @@ int sch_op_watch_stream(sch_server_t *s, struct mg_connection *c, struct sch_req
     sch_reply_text(c, status, errstr);
     return status;
   }
+  w.fd = find_socket(mg_get_request_info(c));
   mg_printf(c, "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
-               "Transfer-Encoding: chunked\r\nCache-Control: no-store\r\n\r\n");
+               "Transfer-Encoding: chunked\r\nCache-Control: no-store\r\n"
+               "Connection: close\r\n\r\n");
   watch_loop(&w);
-  mg_send_chunk(c, "", 0);
+  mg_write(c, "0\r\n\r\n", 5); /* the last chunk: the stream has ended */
   watch_done(&w);
   return 200;
 }
@@ -201,6 +283,7 @@ static int ws_connect(const struct mg_connection *c, void *data) {
     return 1;
   w->srv = s;
   w->websocket = true;
+  w->fd = -1;
   int status = sch_parse_target(s, c, &w->req, errstr, sizeof(errstr));
   if (!status && !sch_authorized(s, c, w->req.service))
     status = 401;
@@ -213,6 +296,15 @@ static int ws_connect(const struct mg_connection *c, void *data) {
   if (status) {
     tg_log(TG_INFO, "event=watch_refused status=%d uri=%s", status,
            mg_get_request_info(c)->local_uri);
+    /* no handshake was sent yet: answer the upgrade request with a plain status */
+    const char *body = status == 401 ? "unauthorized" : status == 404 ? errstr
+                       : status == 429 ? "too many watchers" : *errstr ? errstr : "bad request";
+    mg_printf((struct mg_connection *)c,
+              "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+              "Content-Length: %zu\r\nConnection: close\r\n\r\n%s", status,
+              status == 401 ? "Unauthorized" : status == 404 ? "Not Found"
+              : status == 429 ? "Too Many Requests" : status == 405 ? "Method Not Allowed"
+                              : "Bad Request", strlen(body), body);
     sch_request_clear(&w->req); /* watch_setup counts a watcher only when it accepts */
     free(w);
     return 1; /* civetweb closes the connection */

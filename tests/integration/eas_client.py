@@ -395,22 +395,29 @@ class Watcher:
                     pass
 
     def recv(self, timeout=5.0):
-        """-> DataFrame; None on timeout; raises EOFError when the server closed."""
-        self.ws.settimeout(timeout)
-        try:
-            opcode, data = self.ws.recv_data()
-        except websocket.WebSocketTimeoutException:
-            return None
-        except socket.timeout:
-            return None
-        except (websocket.WebSocketConnectionClosedException, ConnectionError, OSError) as e:
-            raise EOFError(str(e))
-        if opcode == websocket.ABNF.OPCODE_CLOSE:
-            raise EOFError("closed by the server")
-        if opcode != websocket.ABNF.OPCODE_BINARY:
-            raise AssertionError("watch frame with opcode %d, not binary: %r" %
-                                 (opcode, data[:100]))
-        return decode_frame(data)
+        """-> DataFrame; None when none came within timeout seconds (pongs to the
+        pinger's pings do not extend it); raises EOFError when the server closed."""
+        end = time.time() + timeout
+        while True:
+            left = end - time.time()
+            if left <= 0:
+                return None
+            self.ws.settimeout(left)
+            try:
+                opcode, frame = self.ws.recv_data_frame(control_frame=True)
+            except (websocket.WebSocketTimeoutException, socket.timeout):
+                return None
+            except (websocket.WebSocketConnectionClosedException, ConnectionError,
+                    OSError) as e:
+                raise EOFError(str(e))
+            if opcode in (websocket.ABNF.OPCODE_PING, websocket.ABNF.OPCODE_PONG):
+                continue  # a ping is answered by websocket-client itself
+            if opcode == websocket.ABNF.OPCODE_CLOSE:
+                raise EOFError("closed by the server")
+            if opcode != websocket.ABNF.OPCODE_BINARY:
+                raise AssertionError("watch frame with opcode %d, not binary: %r" %
+                                     (opcode, frame.data[:100]))
+            return decode_frame(frame.data)
 
     def recv_n(self, n, timeout=10.0):
         """Up to n frames within timeout seconds in all."""
@@ -455,6 +462,10 @@ class Watcher:
             self.queue.watch_sock = None
 
 
+class ZeroLengthRecord(AssertionError):
+    """The HTTP watch sent a record the Go SDK cannot read past."""
+
+
 class HttpWatcher:
     """Go's httpWatcher: [4-byte big-endian length][DataFrameProto] records off a GET."""
 
@@ -473,8 +484,16 @@ class HttpWatcher:
         return buf
 
     def recv(self):
-        """-> DataFrame; raises EOFError at the end of the stream, or a timeout error."""
+        """-> DataFrame; raises EOFError at the end of the stream, or a timeout error.
+
+        A record of length 0 is read the way the Go SDK reads it: its
+        lengthDelimitedFrameReader returns n == 0 and httpWatcher.run() then leaves
+        its loop and closes the frame channel, so the watch is over for a Go client.
+        """
         (length,) = struct.unpack(">I", self._read_exact(4))
+        if length == 0:
+            raise ZeroLengthRecord("a zero-length record: the Go SDK's httpWatcher stops "
+                                   "reading here (n == 0 -> break)")
         return decode_frame(self._read_exact(length))
 
     def close(self):
