@@ -7,8 +7,10 @@
 #include "tg_limits.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int json_depth(const json_t *v) {
@@ -86,6 +88,31 @@ bool tg_json_load(const char *data, size_t len, size_t max_bytes, json_t **out,
   }
   *out = v;
   return true;
+}
+
+bool tg_json_load_file(const char *path, size_t max_bytes, json_t **out, char *errstr,
+                       size_t n) {
+  *out = NULL;
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    snprintf(errstr, n, "%s", strerror(errno));
+    return false;
+  }
+  char *buf = malloc(max_bytes + 1);
+  size_t len = buf ? fread(buf, 1, max_bytes + 1, f) : 0;
+  int e = ferror(f) ? errno : 0;
+  fclose(f);
+  bool ok = false;
+  if (!buf)
+    snprintf(errstr, n, "out of memory");
+  else if (e)
+    snprintf(errstr, n, "%s", strerror(e));
+  else if (len > max_bytes)
+    snprintf(errstr, n, "larger than %zu bytes", max_bytes);
+  else
+    ok = tg_json_load(buf, len, max_bytes, out, errstr, n);
+  free(buf);
+  return ok;
 }
 
 const char *tg_json_type_name(const json_t *v) {

@@ -33,6 +33,19 @@ bool tg_json_load(const char *data, size_t len, size_t max_bytes, json_t **out,
                   char *errstr, size_t n);
 
 /**
+ * tg_json_load_file() - read and parse a JSON file strictly (tg_json_load())
+ * @path:      the file
+ * @max_bytes: size bound; a larger file is refused
+ * @out:       the parsed value (caller json_decref()s it)
+ * @errstr:    on failure, the reason (without the path: callers prefix it)
+ * @n:         its size
+ *
+ * Return: true on success.
+ */
+bool tg_json_load_file(const char *path, size_t max_bytes, json_t **out, char *errstr,
+                       size_t n);
+
+/**
  * tg_json_type_name() - the JSON type of a value in words
  * @v: value (NULL for absent)
  *

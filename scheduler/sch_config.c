@@ -135,22 +135,9 @@ tg_err_t sch_conf_load(struct sch_conf *c, const char *path, char *errstr, size_
   snprintf(c->log_level, sizeof(c->log_level), "info");
   c->long_poll_max_ms = 60000;
   c->threads = 64;
-  FILE *f = fopen(path, "rb");
-  if (!f) {
-    snprintf(errstr, n, "config %s: %s", path, strerror(errno));
-    return TG_ERR_INVAL;
-  }
-  char buf[65536];
-  size_t len = fread(buf, 1, sizeof(buf), f);
-  bool bad = ferror(f) || !feof(f);
-  fclose(f);
   json_t *root = NULL;
   char why[400];
-  if (bad) {
-    snprintf(errstr, n, "config %s: unreadable or larger than %zu bytes", path, sizeof(buf) - 1);
-    return TG_ERR_INVAL;
-  }
-  if (!tg_json_load(buf, len, sizeof(buf), &root, why, sizeof(why)) || !json_is_object(root)) {
+  if (!tg_json_load_file(path, 65535, &root, why, sizeof(why)) || !json_is_object(root)) {
     snprintf(errstr, n, "config %s: %s", path, root ? "expected a JSON object" : why);
     json_decref(root);
     return TG_ERR_INVAL;

@@ -286,28 +286,9 @@ static void warn_unknown_env(void) {
 tg_err_t tg_worker_conf_load(struct tg_worker_conf *c, const char *path, char *errstr, size_t n) {
   tg_worker_conf_defaults(c);
   if (path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-      snprintf(errstr, n, "config %s: %s", path, strerror(errno));
-      return TG_ERR_INVAL;
-    }
-    char buf[65536];
-    size_t len = fread(buf, 1, sizeof(buf), f);
-    if (ferror(f)) {
-      int e = errno;
-      fclose(f);
-      snprintf(errstr, n, "config %s: %s", path, strerror(e));
-      return TG_ERR_INVAL;
-    }
-    bool too_big = !feof(f);
-    fclose(f);
     json_t *root = NULL;
     char why[256];
-    if (too_big) {
-      snprintf(errstr, n, "config %s: larger than %zu bytes", path, sizeof(buf) - 1);
-      return TG_ERR_INVAL;
-    }
-    if (!tg_json_load(buf, len, sizeof(buf), &root, why, sizeof(why))) {
+    if (!tg_json_load_file(path, 65535, &root, why, sizeof(why))) {
       snprintf(errstr, n, "config %s: %s", path, why);
       return TG_ERR_INVAL;
     }

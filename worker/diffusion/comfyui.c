@@ -73,17 +73,9 @@ static tg_err_t c_create(const struct tg_worker_conf *conf, void **state, char *
   size_t bl = strlen(c->base);
   while (bl > 0 && c->base[bl - 1] == '/')
     c->base[--bl] = '\0';
-  FILE *f = fopen(conf->comfyui_workflow, "rb");
-  char *buf = malloc(MAX_WORKFLOW_BYTES + 1);
-  size_t len = f && buf ? fread(buf, 1, MAX_WORKFLOW_BYTES + 1, f) : 0;
-  if (f)
-    fclose(f);
   char why[256];
-  if (!f || !buf) {
-    snprintf(errstr, n, "comfyui.workflow %s: cannot read", conf->comfyui_workflow);
-    goto err;
-  }
-  if (!tg_json_load(buf, len, MAX_WORKFLOW_BYTES, &c->workflow, why, sizeof(why)) ||
+  if (!tg_json_load_file(conf->comfyui_workflow, MAX_WORKFLOW_BYTES, &c->workflow, why,
+                         sizeof(why)) ||
       !json_is_object(c->workflow)) {
     snprintf(errstr, n, "comfyui.workflow %s: %s", conf->comfyui_workflow,
              c->workflow ? "expected an object of nodes (API format)" : why);
@@ -96,7 +88,6 @@ static tg_err_t c_create(const struct tg_worker_conf *conf, void **state, char *
       !check_binding(c->workflow, "height", conf->bind.height, &c->height, errstr, n) ||
       !check_binding(c->workflow, "prefix", conf->bind.prefix, &c->prefix, errstr, n))
     goto err;
-  free(buf);
   c->poll_ms = conf->comfyui_poll_ms;
   c->http_timeout_ms = conf->comfyui_http_timeout_ms;
   c->http_retries = conf->comfyui_http_retries;
@@ -107,7 +98,6 @@ static tg_err_t c_create(const struct tg_worker_conf *conf, void **state, char *
   *state = c;
   return TG_OK;
 err:
-  free(buf);
   json_decref(c->workflow);
   free(c);
   return TG_ERR_INVAL;
