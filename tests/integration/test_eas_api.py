@@ -21,10 +21,9 @@ import subprocess
 import sys
 import threading
 import time
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from worker_harness import Env  # noqa: E402
+from worker_harness import Env, run_tests  # noqa: E402
 import eas_client  # noqa: E402
 from eas_client import (PROTOBUF, HEADER_REQUEST_ID, GoQueueClient, QueueClient,  # noqa: E402
                         QueueError, decode_attributes, decode_frame_list)
@@ -1104,34 +1103,7 @@ TESTS = [v for k, v in list(globals().items()) if k.startswith("test_")]
 
 
 def main():
-    only = sys.argv[3:]
-    unknown = [n for n in only if n not in {t.__name__ for t in TESTS}]
-    if unknown:
-        print("unknown tests: %s" % " ".join(unknown))
-        return 2
-    passed = failed = 0
-    for t in TESTS:
-        if only and t.__name__ not in only:
-            continue
-        e = EasEnv(BUILD, ROOT)
-        t0 = time.time()
-        try:
-            e.start_redis()
-            t(e)
-            passed += 1
-            print("ok   %s (%.1fs)" % (t.__name__, time.time() - t0), flush=True)
-        except Exception:
-            failed += 1
-            print("FAIL %s (%.1fs)" % (t.__name__, time.time() - t0), flush=True)
-            traceback.print_exc()
-            for p in e.procs:
-                if hasattr(p, "log_path"):
-                    print("---- %s" % p.log_path)
-                    print(e.log(p)[-3000:])
-        finally:
-            e.stop()
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return run_tests(TESTS, lambda: EasEnv(BUILD, ROOT), sys.argv[3:])
 
 
 if __name__ == "__main__":

@@ -16,10 +16,9 @@ import re
 import signal
 import sys
 import time
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from worker_harness import Env  # noqa: E402
+from worker_harness import Env, run_tests  # noqa: E402
 
 BUILD, ROOT = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 SAMPLES = ["may-day-shanghai.json", "national-day-chengdu.json", "winter-harbin-short.json"]
@@ -285,30 +284,7 @@ TESTS = [v for k, v in list(globals().items()) if k.startswith("test_")]
 
 
 def main():
-    only = sys.argv[3:]
-    passed = failed = 0
-    for t in TESTS:
-        if only and t.__name__ not in only:
-            continue
-        e = Env(BUILD, ROOT)
-        t0 = time.time()
-        try:
-            e.start_redis()
-            t(e)
-            passed += 1
-            print("ok   %s (%.1fs)" % (t.__name__, time.time() - t0), flush=True)
-        except Exception:
-            failed += 1
-            print("FAIL %s (%.1fs)" % (t.__name__, time.time() - t0), flush=True)
-            traceback.print_exc()
-            for p in e.procs:
-                if hasattr(p, "log_path"):
-                    print("---- %s" % p.log_path)
-                    print(e.log(p)[-3000:])
-        finally:
-            e.stop()
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return run_tests(TESTS, lambda: Env(BUILD, ROOT), sys.argv[3:])
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import tempfile
 import time
+import traceback
 import urllib.request
 
 
@@ -186,3 +187,38 @@ class Env:
     def kill(self, p, sig=signal.SIGKILL):
         p.send_signal(sig)
         return p.wait(timeout=30)
+
+
+def run_tests(tests, make_env, only=()):
+    """Run test functions, each in a fresh environment with its own redis-server.
+
+    Prints `ok NAME (s)` or `FAIL NAME` with the traceback and the logs of the
+    processes it started, then `N passed, N failed`. Returns the exit status.
+    """
+    unknown = [n for n in only if n not in {t.__name__ for t in tests}]
+    if unknown:
+        print("unknown tests: %s" % " ".join(unknown))
+        return 2
+    passed = failed = 0
+    for t in tests:
+        if only and t.__name__ not in only:
+            continue
+        e = make_env()
+        t0 = time.time()
+        try:
+            e.start_redis()
+            t(e)
+            passed += 1
+            print("ok   %s (%.1fs)" % (t.__name__, time.time() - t0), flush=True)
+        except Exception:
+            failed += 1
+            print("FAIL %s (%.1fs)" % (t.__name__, time.time() - t0), flush=True)
+            traceback.print_exc()
+            for p in e.procs:
+                if hasattr(p, "log_path"):
+                    print("---- %s" % p.log_path)
+                    print(e.log(p)[-3000:])
+        finally:
+            e.stop()
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
