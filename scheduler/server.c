@@ -215,8 +215,17 @@ sch_server_t *sch_server_start(const struct sch_conf *conf, int *port_out, char 
   }
   s->conf = *conf;
   pthread_key_create(&s->stores_key, free_thread_stores);
+  /* every watcher holds a server thread for its whole life: leave room for
+   * the short requests beside the most watchers the services allow */
+  int need = 16;
+  for (size_t i = 0; i < conf->n_services; i++)
+    need += 2 * conf->services[i].max_watchers; /* input and sink */
+  int nthreads = conf->threads > need ? conf->threads : need;
+  if (nthreads != conf->threads)
+    tg_log(TG_INFO, "event=threads_raised from=%d to=%d reason=max_watchers", conf->threads,
+           nthreads);
   char threads[16];
-  snprintf(threads, sizeof(threads), "%d", conf->threads);
+  snprintf(threads, sizeof(threads), "%d", nthreads);
   const char *options[] = {"listening_ports", conf->listen,
                            "num_threads", threads,
                            "request_timeout_ms", "120000",
