@@ -167,6 +167,26 @@ def test_long_job_keeps_its_lease(e):
           e.log(w2)[-1000:])
 
 
+def test_deadline_exceeded(e):
+    # a job whose deadline passes while ComfyUI paints: deadline_exceeded, not retried
+    e.start_standin("--latency-ms", "3000")
+    e.start_worker()
+    r = e.tripgen("put", "--deadline", "1", os.path.join(ROOT, "tests/data/trips", SAMPLES[0]))
+    rid = r.stdout.split()[0]
+    res = e.results(1, timeout=20)[0]
+    check(res["request_id"] == rid and res["status"] == "failed", str(res))
+    check(res["error"]["code"] == "deadline_exceeded" and not res["error"]["retryable"],
+          str(res["error"]))
+    d = e.depth()
+    check(d["delayed"] == 0 and d["dead"] == 0 and d["pending"] == 0, "not retried: %s" % d)
+    # one already past its deadline when taken is refused before any stage runs
+    e.put_raw_job(job_json("late-1", "dev", "2026-01-01T00:00:00Z",
+                           deadline="2026-01-01T00:00:01Z"), "late-1")
+    res = [x for x in e.results(2) if x["request_id"] == "late-1"][0]
+    check(res["error"]["code"] == "deadline_exceeded" and res["error"]["stage"] == "input" and
+          res["timings_ms"]["diffusion"] == 0, str(res))
+
+
 def test_redelivery_after_midnight_writes_same_keys(e):
     e.start_standin("--latency-ms", "20")
     w = e.start_worker()
