@@ -1,14 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * transport_redis.c - the Redis Streams queue backend (the default, like
- * EAS). One hiredis connection per handle; every multi-step operation is
- * one Lua script (redis_scripts.h), so a worker may die between any two
- * instructions without losing or doubling an effect. A lost connection is
- * re-established with backoff for up to reconnect_max_ms per operation,
- * with one log line when it drops and one when it is back.
+ * EAS). One connection per handle (redis_conn.h: reconnects with backoff
+ * for up to reconnect_max_ms per operation, the workers' groups recreated
+ * on every reconnect and on NOGROUP); every multi-step operation is one Lua
+ * script (redis_scripts.h), so a worker may die between any two
+ * instructions without losing or doubling an effect.
  */
+#include "redis_conn.h"
 #include "redis_scripts.h"
-#include "redis_url.h"
 #include "tg_json.h"
 #include "tg_log.h"
 #include "tg_time.h"
@@ -35,14 +35,9 @@ static const char *const script_src[S__COUNT] = {
 };
 
 #define KEY_MAX 128
-#define MAX_ARGS 24
 
 struct redis_be {
-  redisContext *c;
-  struct tg_redis_url url;
-  char shown_url[320];       /* password masked */
-  bool was_connected;
-  int64_t lost_at_ms;
+  tg_redis_conn_t *conn;
   char k_in[KEY_MAX], k_prio[KEY_MAX], k_seq[KEY_MAX], k_out[KEY_MAX], k_out_seq[KEY_MAX];
   char k_dlq[KEY_MAX], k_dlq_seq[KEY_MAX], k_delayed[KEY_MAX];
   char sha[S__COUNT][41];
@@ -51,11 +46,6 @@ struct redis_be {
 };
 
 static struct redis_be *BE(tg_transport_t *t) { return t->backend; }
-
-static struct timeval tv_ms(int64_t ms) {
-  struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
-  return tv;
-}
 
 /* ---- connection ------------------------------------------------------- */
 
@@ -69,145 +59,17 @@ static tg_err_t check_simple(redisReply *r, const char *what, char *errstr, size
   return TG_OK;
 }
 
-static tg_err_t be_connect(tg_transport_t *t, char *errstr, size_t n) {
-  struct redis_be *b = BE(t);
-  struct timeval tv = tv_ms(t->conf.connect_timeout_ms);
-  redisContext *c = b->url.is_unix ? redisConnectUnixWithTimeout(b->url.host, tv)
-                                   : redisConnectWithTimeout(b->url.host, b->url.port, tv);
-  if (!c || c->err) {
-    snprintf(errstr, n, "redis %s: cannot connect: %s", b->shown_url,
-             c ? c->errstr : "out of memory");
-    redisFree(c);
-    return TG_ERR_TRANSPORT;
-  }
-  redisSetTimeout(c, tv_ms(t->conf.command_timeout_ms));
-  redisReply *r = NULL;
-  if (*b->url.password) {
-    r = *b->url.user ? redisCommand(c, "AUTH %s %s", b->url.user, b->url.password)
-                     : redisCommand(c, "AUTH %s", b->url.password);
-    if (!r || r->type == REDIS_REPLY_ERROR) {
-      /* the server's text names no secret; ours must not either */
-      snprintf(errstr, n, "redis %s: authentication failed%s%s", b->shown_url, r ? ": " : "",
-               r ? r->str : "");
-      freeReplyObject(r);
-      redisFree(c);
-      return TG_ERR_TRANSPORT;
-    }
-    freeReplyObject(r);
-  }
-  if (b->url.db) {
-    r = redisCommand(c, "SELECT %d", b->url.db);
-    if (!r || r->type == REDIS_REPLY_ERROR) {
-      snprintf(errstr, n, "redis %s: SELECT %d failed", b->shown_url, b->url.db);
-      freeReplyObject(r);
-      redisFree(c);
-      return TG_ERR_TRANSPORT;
-    }
-    freeReplyObject(r);
-  }
-  b->c = c;
-  if (b->lost_at_ms)
-    tg_log(TG_INFO, "event=redis_reconnected url=%s down_ms=%" PRId64, b->shown_url,
-           tg_mono_ms() - b->lost_at_ms);
-  b->lost_at_ms = 0;
-  b->was_connected = true;
-  return TG_OK;
-}
-
-static void be_disconnect(struct redis_be *b, const char *why) {
-  if (!b->c)
-    return;
-  char q[256];
-  tg_log(TG_WARN, "event=redis_disconnected url=%s err=%s", b->shown_url,
-         tg_logq(q, sizeof(q), why));
-  redisFree(b->c);
-  b->c = NULL;
-  b->lost_at_ms = tg_mono_ms();
-}
-
-static tg_err_t ensure_groups(tg_transport_t *t, char *errstr, size_t n);
-
-/* True for server errors that pass: loading after a restart, a busy script. */
-static bool transient_server_error(const redisReply *r) {
-  return r->type == REDIS_REPLY_ERROR &&
-         (strncmp(r->str, "LOADING", 7) == 0 || strncmp(r->str, "BUSY ", 5) == 0 ||
-          strncmp(r->str, "TRYAGAIN", 8) == 0 || strncmp(r->str, "MASTERDOWN", 10) == 0);
-}
-
-/*
- * Run one command, reconnecting with backoff while the connection is down,
- * for up to reconnect_max_ms. Returns the reply (server errors included, for
- * the caller to read) or NULL with *err and errstr set.
- * @block_ms: extra socket timeout for a blocking command (0 for none).
- */
-static redisReply *be_cmd(tg_transport_t *t, int argc, const char **argv, const size_t *lens,
-                          int64_t block_ms, tg_err_t *err, char *errstr, size_t n) {
-  struct redis_be *b = BE(t);
-  int64_t deadline = tg_mono_ms() + t->conf.reconnect_max_ms;
-  int64_t backoff = 50;
-  bool regrouped = false;
-  char last[256] = "not connected";
-  for (;;) {
-    if (!b->c && be_connect(t, last, sizeof(last)) == TG_OK) {
-      if (ensure_groups(t, last, sizeof(last)) != TG_OK)
-        be_disconnect(b, last);
-    }
-    if (b->c) {
-      if (block_ms)
-        redisSetTimeout(b->c, tv_ms(block_ms + t->conf.command_timeout_ms));
-      redisReply *r = redisCommandArgv(b->c, argc, argv, lens);
-      if (r && block_ms)
-        redisSetTimeout(b->c, tv_ms(t->conf.command_timeout_ms));
-      if (r && transient_server_error(r)) {
-        snprintf(last, sizeof(last), "%s", r->str);
-        freeReplyObject(r);
-      } else if (r && r->type == REDIS_REPLY_ERROR &&
-                 (strncmp(r->str, "READONLY", 8) == 0 || strncmp(r->str, "UNBLOCKED", 9) == 0)) {
-        /* a demoted primary (failover): reconnect, DNS or the sidecar finds the new one */
-        snprintf(last, sizeof(last), "%s", r->str);
-        freeReplyObject(r);
-        be_disconnect(b, last);
-      } else if (r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOGROUP", 7) == 0 &&
-                 !regrouped) {
-        /* the stream was deleted under us: recreate the groups once */
-        freeReplyObject(r);
-        regrouped = true;
-        if (ensure_groups(t, last, sizeof(last)) == TG_OK)
-          continue;
-      } else if (r) {
-        return r;
-      } else {
-        snprintf(last, sizeof(last), "%s", b->c->errstr);
-        be_disconnect(b, last);
-      }
-    }
-    if (tg_mono_ms() >= deadline) {
-      snprintf(errstr, n, "redis %s: %s", b->shown_url, last);
-      *err = TG_ERR_TRANSPORT;
-      return NULL;
-    }
-    tg_sleep_ms(backoff);
-    backoff = backoff * 2 > 1000 ? 1000 : backoff * 2;
-  }
-}
-
-/* A command from NUL-terminated strings. */
-static redisReply *be_cmdv(tg_transport_t *t, int64_t block_ms, tg_err_t *err, char *errstr,
-                           size_t n, int argc, const char **argv) {
-  size_t lens[MAX_ARGS];
-  for (int i = 0; i < argc; i++)
-    lens[i] = strlen(argv[i]);
-  return be_cmd(t, argc, argv, lens, block_ms, err, errstr, n);
-}
-
-static tg_err_t ensure_groups(tg_transport_t *t, char *errstr, size_t n) {
+/* After every (re)connect, and once on NOGROUP: the workers' group on both
+ * input streams (tg_redis_on_connect_fn). */
+static tg_err_t ensure_groups(redisContext *c, void *arg, char *errstr, size_t n) {
+  tg_transport_t *t = arg;
   struct redis_be *b = BE(t);
   const char *streams[] = {b->k_in, b->k_prio};
   for (int i = 0; i < 2; i++) {
-    redisReply *r = redisCommand(b->c, "XGROUP CREATE %s %s 0 MKSTREAM", streams[i],
+    redisReply *r = redisCommand(c, "XGROUP CREATE %s %s 0 MKSTREAM", streams[i],
                                  t->conf.group);
     if (!r) {
-      snprintf(errstr, n, "%s", b->c->errstr);
+      snprintf(errstr, n, "%s", c->errstr);
       return TG_ERR_TRANSPORT;
     }
     if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "BUSYGROUP", 9) != 0) {
@@ -220,49 +82,31 @@ static tg_err_t ensure_groups(tg_transport_t *t, char *errstr, size_t n) {
   return TG_OK;
 }
 
+/* A command from NUL-terminated strings (redis_conn.h); NULL sets *err. */
+static redisReply *be_cmdv(tg_transport_t *t, int64_t block_ms, tg_err_t *err, char *errstr,
+                           size_t n, int argc, const char **argv) {
+  redisReply *r = tg_redis_conn_cmdv(BE(t)->conn, block_ms, argc, argv, errstr, n);
+  if (!r)
+    *err = TG_ERR_TRANSPORT;
+  return r;
+}
+
 /*
- * EVALSHA a script, falling back to EVAL (which also caches it) when the
- * server does not know it, e.g. after a restart. Server errors become
- * TG_ERR_TRANSPORT, or TG_ERR_QUEUE_FULL for the put script's cap.
+ * Run a script (redis_conn.h). Server errors become TG_ERR_TRANSPORT, or
+ * TG_ERR_QUEUE_FULL for the put script's cap.
  */
 static redisReply *be_eval(tg_transport_t *t, enum script_id id, int nkeys, const char **keys,
                            int nargs, const char **args, const size_t *arglens, tg_err_t *err,
                            char *errstr, size_t n) {
   struct redis_be *b = BE(t);
-  const char *argv[MAX_ARGS];
-  size_t lens[MAX_ARGS];
-  char nk[8];
-  snprintf(nk, sizeof(nk), "%d", nkeys);
-  int argc = 0;
-  argv[argc] = "EVALSHA";
-  lens[argc++] = 7;
-  argv[argc] = b->sha[id];
-  lens[argc++] = 40;
-  argv[argc] = nk;
-  lens[argc++] = strlen(nk);
-  for (int i = 0; i < nkeys; i++) {
-    argv[argc] = keys[i];
-    lens[argc++] = strlen(keys[i]);
-  }
-  for (int i = 0; i < nargs; i++) {
-    argv[argc] = args[i];
-    lens[argc++] = arglens ? arglens[i] : strlen(args[i]);
-  }
-  redisReply *r = be_cmd(t, argc, argv, lens, 0, err, errstr, n);
-  if (r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
-    freeReplyObject(r);
-    argv[0] = "EVAL";
-    lens[0] = 4;
-    argv[1] = script_src[id];
-    lens[1] = strlen(script_src[id]);
-    r = be_cmd(t, argc, argv, lens, 0, err, errstr, n);
-  }
+  redisReply *r = tg_redis_conn_eval(b->conn, script_src[id], b->sha[id], nkeys, keys, nargs,
+                                     args, arglens, err, errstr, n);
   if (r && r->type == REDIS_REPLY_ERROR) {
     if (strncmp(r->str, "QUEUEFULL ", 10) == 0) {
       snprintf(errstr, n, "queue full: %s", r->str + 10);
       *err = TG_ERR_QUEUE_FULL;
     } else {
-      snprintf(errstr, n, "redis %s: %s", b->shown_url, r->str);
+      snprintf(errstr, n, "redis %s: %s", tg_redis_conn_url(b->conn), r->str);
       *err = TG_ERR_TRANSPORT;
     }
     freeReplyObject(r);
@@ -271,24 +115,12 @@ static redisReply *be_eval(tg_transport_t *t, enum script_id id, int nkeys, cons
   return r;
 }
 
-static void sha1_hex(const char *s, char out[41]) {
-  unsigned char d[SHA_DIGEST_LENGTH];
-  SHA1((const unsigned char *)s, strlen(s), d);
-  for (int i = 0; i < SHA_DIGEST_LENGTH; i++)
-    snprintf(out + 2 * i, 3, "%02x", d[i]);
-}
-
 static tg_err_t r_open(tg_transport_t *t, char *errstr, size_t n) {
   struct redis_be *b = calloc(1, sizeof(*b));
   if (!b) {
     snprintf(errstr, n, "out of memory");
     return TG_ERR_NOMEM;
   }
-  if (!tg_redis_url_parse(t->conf.redis_url, &b->url, errstr, n)) {
-    free(b);
-    return TG_ERR_INVAL;
-  }
-  tg_redis_url_redact(&b->url, b->shown_url, sizeof(b->shown_url));
   const char *e = t->conf.env;
   snprintf(b->k_in, KEY_MAX, "tripgen:{%s}:in", e);
   snprintf(b->k_prio, KEY_MAX, "tripgen:{%s}:in:prio", e);
@@ -299,26 +131,23 @@ static tg_err_t r_open(tg_transport_t *t, char *errstr, size_t n) {
   snprintf(b->k_dlq_seq, KEY_MAX, "tripgen:{%s}:dlq:seq", e);
   snprintf(b->k_delayed, KEY_MAX, "tripgen:{%s}:delayed", e);
   for (int i = 0; i < S__COUNT; i++)
-    sha1_hex(script_src[i], b->sha[i]);
+    tg_redis_sha1_hex(script_src[i], b->sha[i]);
   snprintf(b->pel_cursor[0], sizeof(b->pel_cursor[0]), "0");
   snprintf(b->pel_cursor[1], sizeof(b->pel_cursor[1]), "0");
   t->backend = b;
-  tg_err_t err = be_connect(t, errstr, n);
-  if (err == TG_OK)
-    err = ensure_groups(t, errstr, n);
-  if (err != TG_OK) {
-    redisFree(b->c);
+  if (!(b->conn = tg_redis_conn_new(&t->conf, "transport", ensure_groups, t, errstr, n))) {
     free(b);
     t->backend = NULL;
+    return TG_ERR_TRANSPORT;
   }
-  return err;
+  return TG_OK;
 }
 
 static void r_close(tg_transport_t *t) {
   struct redis_be *b = BE(t);
   if (!b)
     return;
-  redisFree(b->c);
+  tg_redis_conn_destroy(b->conn);
   free(b);
 }
 
@@ -393,7 +222,7 @@ static tg_err_t collect(tg_transport_t *t, const redisReply *r, int64_t deliveri
                         size_t n) {
   struct redis_be *b = BE(t);
   if (r && r->type == REDIS_REPLY_ERROR) { /* READONLY, NOGROUP, WRONGTYPE...: not "empty" */
-    snprintf(errstr, n, "redis %s: %s", b->shown_url, r->str);
+    snprintf(errstr, n, "redis %s: %s", tg_redis_conn_url(b->conn), r->str);
     return TG_ERR_TRANSPORT;
   }
   if (!r || r->type != REDIS_REPLY_ARRAY)

@@ -4,10 +4,10 @@
  *
  * Input puts go through proto's transport (tg_transport_put_req), so the
  * put script, the cap and idempotency are the workers' own. Everything else
- * talks to Redis over this store's own hiredis connection, reconnecting
- * like proto/transport_redis.c does (backoff 50 ms doubling to 1 s, for up
- * to reconnect_max_ms per operation, one log line when it drops and one
- * when it is back). Multi-step writes are Lua scripts (store_scripts.h).
+ * talks to Redis over this store's own connection (proto/redis_conn.h:
+ * backoff 50 ms doubling to 1 s, for up to reconnect_max_ms per operation,
+ * one log line when it drops and one when it is back). Multi-step writes
+ * are Lua scripts (store_scripts.h).
  *
  * Costs: put, commit, delete, negative commit, group reads, pending and
  * attributes are O(frames touched) (+ O(groups)). Filtered get and count
@@ -18,7 +18,7 @@
  */
 #include "store.h"
 
-#include "redis_url.h"
+#include "redis_conn.h"
 #include "store_scripts.h"
 #include "tg_job.h"
 #include "tg_json.h"
@@ -28,7 +28,6 @@
 
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
-#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,21 +50,13 @@ static const char *const script_src[S__COUNT] = {
 struct sch_store_s {
   struct tg_transport_conf conf;
   tg_transport_t *t;             /* for puts on the input queue */
-  redisContext *c;
-  struct tg_redis_url url;
-  char shown_url[320];           /* password masked */
-  int64_t lost_at_ms;
+  tg_redis_conn_t *conn;         /* everything else */
   char k_in[KEY_MAX], k_prio[KEY_MAX], k_out[KEY_MAX], k_out_seq[KEY_MAX];
   char k_eos[2][KEY_MAX];
   char sha[S__COUNT][41];
   char made[MADE_MAX][GROUP_MAX + 4]; /* "<q>:<group>" created at least once */
   int n_made;
 };
-
-static struct timeval tv_ms(int64_t ms) {
-  struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
-  return tv;
-}
 
 /* The streams of a queue, in read order: input = priority then normal. */
 static int streams_of(const sch_store_t *s, enum sch_queue q, const char *k[2]) {
@@ -102,118 +93,18 @@ static const char *queue_name(enum sch_queue q) { return q == SCH_QUEUE_SINK ? "
 
 /* ---- connection ------------------------------------------------------- */
 
-static tg_err_t st_connect(sch_store_t *s, char *errstr, size_t n) {
-  struct timeval tv = tv_ms(s->conf.connect_timeout_ms);
-  redisContext *c = s->url.is_unix ? redisConnectUnixWithTimeout(s->url.host, tv)
-                                   : redisConnectWithTimeout(s->url.host, s->url.port, tv);
-  if (!c || c->err) {
-    snprintf(errstr, n, "redis %s: cannot connect: %s", s->shown_url,
-             c ? c->errstr : "out of memory");
-    redisFree(c);
-    return TG_ERR_TRANSPORT;
-  }
-  redisSetTimeout(c, tv_ms(s->conf.command_timeout_ms));
-  redisReply *r = NULL;
-  if (*s->url.password) {
-    r = *s->url.user ? redisCommand(c, "AUTH %s %s", s->url.user, s->url.password)
-                     : redisCommand(c, "AUTH %s", s->url.password);
-    if (!r || r->type == REDIS_REPLY_ERROR) {
-      snprintf(errstr, n, "redis %s: authentication failed%s%s", s->shown_url, r ? ": " : "",
-               r ? r->str : "");
-      freeReplyObject(r);
-      redisFree(c);
-      return TG_ERR_TRANSPORT;
-    }
-    freeReplyObject(r);
-  }
-  if (s->url.db) {
-    r = redisCommand(c, "SELECT %d", s->url.db);
-    if (!r || r->type == REDIS_REPLY_ERROR) {
-      snprintf(errstr, n, "redis %s: SELECT %d failed", s->shown_url, s->url.db);
-      freeReplyObject(r);
-      redisFree(c);
-      return TG_ERR_TRANSPORT;
-    }
-    freeReplyObject(r);
-  }
-  s->c = c;
-  if (s->lost_at_ms)
-    tg_log(TG_INFO, "event=redis_reconnected component=store url=%s down_ms=%" PRId64,
-           s->shown_url, tg_mono_ms() - s->lost_at_ms);
-  s->lost_at_ms = 0;
-  return TG_OK;
-}
-
-static void st_disconnect(sch_store_t *s, const char *why) {
-  if (!s->c)
-    return;
-  char q[256];
-  tg_log(TG_WARN, "event=redis_disconnected component=store url=%s err=%s", s->shown_url,
-         tg_logq(q, sizeof(q), why));
-  redisFree(s->c);
-  s->c = NULL;
-  s->lost_at_ms = tg_mono_ms();
-}
-
-static bool transient_server_error(const redisReply *r) {
-  return r->type == REDIS_REPLY_ERROR &&
-         (strncmp(r->str, "LOADING", 7) == 0 || strncmp(r->str, "BUSY ", 5) == 0 ||
-          strncmp(r->str, "TRYAGAIN", 8) == 0 || strncmp(r->str, "MASTERDOWN", 10) == 0);
-}
-
-/*
- * One command, reconnecting with backoff while the connection is down, for
- * up to reconnect_max_ms. Returns the reply (server errors included) or NULL
- * with errstr set (TG_ERR_TRANSPORT).
- */
-static redisReply *st_cmd(sch_store_t *s, int argc, const char **argv, const size_t *lens,
-                          char *errstr, size_t n) {
-  int64_t deadline = tg_mono_ms() + s->conf.reconnect_max_ms;
-  int64_t backoff = 50;
-  char last[256] = "not connected";
-  for (;;) {
-    if (!s->c)
-      st_connect(s, last, sizeof(last));
-    if (s->c) {
-      redisReply *r = redisCommandArgv(s->c, argc, argv, lens);
-      if (r && transient_server_error(r)) {
-        snprintf(last, sizeof(last), "%s", r->str);
-        freeReplyObject(r);
-      } else if (r && r->type == REDIS_REPLY_ERROR &&
-                 (strncmp(r->str, "READONLY", 8) == 0 || strncmp(r->str, "UNBLOCKED", 9) == 0)) {
-        snprintf(last, sizeof(last), "%s", r->str);
-        freeReplyObject(r);
-        st_disconnect(s, last);
-      } else if (r) {
-        return r;
-      } else {
-        snprintf(last, sizeof(last), "%s", s->c->errstr);
-        st_disconnect(s, last);
-      }
-    }
-    if (tg_mono_ms() >= deadline) {
-      snprintf(errstr, n, "redis %s: %s", s->shown_url, last);
-      return NULL;
-    }
-    tg_sleep_ms(backoff);
-    backoff = backoff * 2 > 1000 ? 1000 : backoff * 2;
-  }
-}
-
 #define MAX_ARGV 16
 
-/* A command from NUL-terminated strings. */
+/* A command from NUL-terminated strings (redis_conn.h): NULL means
+ * TG_ERR_TRANSPORT, reason in errstr. */
 static redisReply *st_cmdv(sch_store_t *s, char *errstr, size_t n, int argc, const char **argv) {
-  size_t lens[MAX_ARGV];
-  for (int i = 0; i < argc; i++)
-    lens[i] = strlen(argv[i]);
-  return st_cmd(s, argc, argv, lens, errstr, n);
+  return tg_redis_conn_cmdv(s->conn, 0, argc, argv, errstr, n);
 }
 
 /* A reply that is an error: message, free, TG_ERR_TRANSPORT. */
 static tg_err_t reply_error(sch_store_t *s, redisReply *r, const char *what, char *errstr,
                             size_t n) {
-  snprintf(errstr, n, "redis %s: %s: %s", s->shown_url, what, r->str);
+  snprintf(errstr, n, "redis %s: %s: %s", tg_redis_conn_url(s->conn), what, r->str);
   freeReplyObject(r);
   return TG_ERR_TRANSPORT;
 }
@@ -222,67 +113,17 @@ static bool is_err(const redisReply *r, const char *prefix) {
   return r->type == REDIS_REPLY_ERROR && strncmp(r->str, prefix, strlen(prefix)) == 0;
 }
 
-/*
- * EVALSHA a script with @nkeys keys and a list of arguments, falling back
- * to EVAL after a restart (NOSCRIPT). Error replies become TG_ERR_TRANSPORT.
- */
+/* Run a script (redis_conn.h). Error replies become TG_ERR_TRANSPORT. */
 static redisReply *st_eval(sch_store_t *s, enum script_id id, int nkeys, const char **keys,
                            int nargs, const char **args, const size_t *arglens, tg_err_t *err,
                            char *errstr, size_t n) {
-  int argc = 3 + nkeys + nargs;
-  const char **argv = malloc(sizeof(*argv) * (size_t)argc);
-  size_t *lens = malloc(sizeof(*lens) * (size_t)argc);
-  if (!argv || !lens) {
-    free(argv);
-    free(lens);
-    snprintf(errstr, n, "out of memory");
-    *err = TG_ERR_NOMEM;
-    return NULL;
-  }
-  char nk[8];
-  snprintf(nk, sizeof(nk), "%d", nkeys);
-  int a = 0;
-  argv[a] = "EVALSHA";
-  lens[a++] = 7;
-  argv[a] = s->sha[id];
-  lens[a++] = 40;
-  argv[a] = nk;
-  lens[a++] = strlen(nk);
-  for (int i = 0; i < nkeys; i++) {
-    argv[a] = keys[i];
-    lens[a++] = strlen(keys[i]);
-  }
-  for (int i = 0; i < nargs; i++) {
-    argv[a] = args[i];
-    lens[a++] = arglens ? arglens[i] : strlen(args[i]);
-  }
-  redisReply *r = st_cmd(s, argc, argv, lens, errstr, n);
-  if (r && is_err(r, "NOSCRIPT")) {
-    freeReplyObject(r);
-    argv[0] = "EVAL";
-    lens[0] = 4;
-    argv[1] = script_src[id];
-    lens[1] = strlen(script_src[id]);
-    r = st_cmd(s, argc, argv, lens, errstr, n);
-  }
-  free(argv);
-  free(lens);
-  if (!r) {
-    *err = TG_ERR_TRANSPORT;
-    return NULL;
-  }
-  if (r->type == REDIS_REPLY_ERROR) {
+  redisReply *r = tg_redis_conn_eval(s->conn, script_src[id], s->sha[id], nkeys, keys, nargs,
+                                     args, arglens, err, errstr, n);
+  if (r && r->type == REDIS_REPLY_ERROR) {
     *err = reply_error(s, r, "script", errstr, n);
     return NULL;
   }
   return r;
-}
-
-static void sha1_hex(const char *str, char out[41]) {
-  unsigned char d[SHA_DIGEST_LENGTH];
-  SHA1((const unsigned char *)str, strlen(str), d);
-  for (int i = 0; i < SHA_DIGEST_LENGTH; i++)
-    snprintf(out + 2 * i, 3, "%02x", d[i]);
 }
 
 sch_store_t *sch_store_new(const struct tg_transport_conf *conf, char *errstr, size_t n) {
@@ -292,11 +133,6 @@ sch_store_t *sch_store_new(const struct tg_transport_conf *conf, char *errstr, s
     return NULL;
   }
   s->conf = *conf;
-  if (!tg_redis_url_parse(conf->redis_url, &s->url, errstr, n)) {
-    free(s);
-    return NULL;
-  }
-  tg_redis_url_redact(&s->url, s->shown_url, sizeof(s->shown_url));
   const char *e = conf->env;
   snprintf(s->k_in, KEY_MAX, "tripgen:{%s}:in", e);
   snprintf(s->k_prio, KEY_MAX, "tripgen:{%s}:in:prio", e);
@@ -305,8 +141,9 @@ sch_store_t *sch_store_new(const struct tg_transport_conf *conf, char *errstr, s
   snprintf(s->k_eos[SCH_QUEUE_INPUT], KEY_MAX, "tripgen:{%s}:eos:in", e);
   snprintf(s->k_eos[SCH_QUEUE_SINK], KEY_MAX, "tripgen:{%s}:eos:out", e);
   for (int i = 0; i < S__COUNT; i++)
-    sha1_hex(script_src[i], s->sha[i]);
-  if (!(s->t = tg_transport_new(conf, errstr, n)) || st_connect(s, errstr, n) != TG_OK) {
+    tg_redis_sha1_hex(script_src[i], s->sha[i]);
+  if (!(s->t = tg_transport_new(conf, errstr, n)) ||
+      !(s->conn = tg_redis_conn_new(conf, "store", NULL, NULL, errstr, n))) {
     sch_store_destroy(s);
     return NULL;
   }
@@ -317,7 +154,7 @@ void sch_store_destroy(sch_store_t *s) {
   if (!s)
     return;
   tg_transport_destroy(s->t);
-  redisFree(s->c);
+  tg_redis_conn_destroy(s->conn);
   free(s);
 }
 
