@@ -141,25 +141,43 @@ int sch_op_get(sch_server_t *s, struct mg_connection *c, struct sch_request *r) 
   sch_store_t *st = store_or_503(s, c, r);
   if (!st)
     return 503;
+  /* a waiting get holds a server thread: bound how many may wait at once */
+  atomic_int *polls = &s->long_polls[r->service][r->queue];
+  bool waits = timeout_ms > 0;
+  if (waits && atomic_fetch_add(polls, 1) >= s->conf.services[r->service].max_long_polls) {
+    atomic_fetch_sub(polls, 1);
+    sch_reply_text(c, 429, "too many waiting requests");
+    return 429;
+  }
+  int status;
+  int64_t nap = 50;
   for (;;) {
     struct sch_frame *frames = NULL;
     int nf = 0;
     char errstr[512];
     tg_err_t err = sch_store_get(st, r->queue, index, (int)length, &f, auto_delete, &frames, &nf,
                                  errstr, sizeof(errstr));
-    if (err != TG_OK)
-      return sch_reply_error(c, err, errstr);
+    if (err != TG_OK) {
+      status = sch_reply_error(c, err, errstr);
+      break;
+    }
     if (nf > 0) {
-      int status = reply_frames(c, r, frames, nf);
+      status = reply_frames(c, r, frames, nf);
       sch_frames_free(frames, nf);
-      return status;
+      break;
     }
-    if (tg_mono_ms() >= deadline || atomic_load(&s->stopping)) {
+    int64_t left = deadline - tg_mono_ms();
+    if (left <= 0 || atomic_load(&s->stopping)) {
       sch_reply_bytes(c, 204, "text/plain", NULL, 0, NULL);
-      return 204;
+      status = 204;
+      break;
     }
-    tg_sleep_ms(50);
+    tg_sleep_ms(nap < left ? nap : left); /* 50 ms, growing to 250 ms while nothing comes */
+    nap = nap * 3 / 2 > 250 ? 250 : nap * 3 / 2;
   }
+  if (waits)
+    atomic_fetch_sub(polls, 1);
+  return status;
 }
 
 static void put_attr(json_t *a, const char *k, const char *fmt, ...)
@@ -261,10 +279,11 @@ int sch_op_commit(sch_server_t *s, struct mg_connection *c, struct sch_request *
   if (err != TG_OK)
     return sch_reply_error(c, err, errstr);
   if (negative) {
-    char q[300];
+    char q[300], qc[160];
     tg_log(TG_INFO, "event=negative_commit service=%s queue=%s caller=%s count=%d code=%s "
                     "reason=%s", s->conf.services[r->service].name, queue_name(r->queue),
-           r->caller, count, *code ? code : "-", tg_logq(q, sizeof(q), reason));
+           r->caller, count, tg_logq(qc, sizeof(qc), *code ? code : "-"),
+           tg_logq(q, sizeof(q), reason));
   }
   sch_reply_text(c, 200, "OK");
   return 200;

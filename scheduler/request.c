@@ -100,8 +100,8 @@ bool sch_parse_duration_ms(const char *s, int64_t *out) {
     return false;
   char *end;
   errno = 0;
-  double bare = strtod(s, &end);
-  if (!*end && !errno && isfinite(bare) && bare >= 0) { /* bare seconds */
+  double bare = strspn(s, "0123456789.") == strlen(s) ? strtod(s, &end) : -1;
+  if (bare >= 0 && !*end && !errno && isfinite(bare)) { /* bare seconds */
     *out = (int64_t)(bare * 1000.0 + 0.5);
     return true;
   }

@@ -40,6 +40,7 @@ static bool read_token_file(const char *path, char *out, size_t size, char *errs
 
 static const char *const service_keys[] = {
   "name", "env", "token_env", "token_file", "strict_put", "idempotency_ttl_ms", "max_watchers",
+  "max_long_polls",
   "visibility_timeout_ms", "queue_cap", "sink_max_len", NULL};
 static const char *const root_keys[] = {"listen", "redis", "log", "long_poll_max_ms",
                                         "threads", "services", NULL};
@@ -99,6 +100,7 @@ static bool load_service(json_t *o, size_t i, struct sch_service_conf *s, char *
   }
   s->idempotency_ttl_ms = 600000;
   s->max_watchers = 64;
+  s->max_long_polls = 32;
   s->visibility_timeout_ms = 300000;
   s->queue_cap = TG_DEFAULT_QUEUE_LENGTH;
   s->sink_max_len = 100000;
@@ -113,6 +115,10 @@ static bool load_service(json_t *o, size_t i, struct sch_service_conf *s, char *
   if (!tg_v_int(o, path, "max_watchers", false, 1, 10000, &x, errstr, n))
     return false;
   s->max_watchers = (int)x;
+  x = s->max_long_polls;
+  if (!tg_v_int(o, path, "max_long_polls", false, 1, 10000, &x, errstr, n))
+    return false;
+  s->max_long_polls = (int)x;
   x = s->visibility_timeout_ms;
   if (!tg_v_int(o, path, "visibility_timeout_ms", false, 100, 86400000, &x, errstr, n))
     return false;
@@ -221,10 +227,11 @@ void sch_conf_print(const struct sch_conf *c, FILE *f) {
   for (size_t i = 0; i < c->n_services; i++) {
     const struct sch_service_conf *s = &c->services[i];
     json_array_append_new(
-        svcs, json_pack("{s:s, s:s, s:s, s:b, s:I, s:i, s:I, s:I, s:I}", "name", s->name, "env",
-                        s->env, "token", "***", "strict_put", s->strict_put,
+        svcs, json_pack("{s:s, s:s, s:s, s:b, s:I, s:i, s:i, s:I, s:I, s:I}", "name", s->name,
+                        "env", s->env, "token", "***", "strict_put", s->strict_put,
                         "idempotency_ttl_ms", (json_int_t)s->idempotency_ttl_ms, "max_watchers",
-                        s->max_watchers, "visibility_timeout_ms",
+                        s->max_watchers, "max_long_polls", s->max_long_polls,
+                        "visibility_timeout_ms",
                         (json_int_t)s->visibility_timeout_ms, "queue_cap",
                         (json_int_t)s->queue_cap, "sink_max_len", (json_int_t)s->sink_max_len));
   }

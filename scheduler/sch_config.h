@@ -25,6 +25,7 @@ struct sch_service_conf {
   bool strict_put;
   int64_t idempotency_ttl_ms;
   int max_watchers;
+  int max_long_polls;            /* gets waiting at once per queue; more: 429 */
   int64_t visibility_timeout_ms;
   int64_t queue_cap;
   int64_t sink_max_len;

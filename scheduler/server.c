@@ -6,9 +6,11 @@
  * thread, and maps errors to the status codes of docs/eas-api.md.
  */
 #include "server_int.h"
+#include "tg_json.h"
 #include "tg_log.h"
 
 #include <openssl/crypto.h>
+#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,10 +104,25 @@ int sch_reply_error(struct mg_connection *c, tg_err_t err, const char *errstr) {
 bool sch_authorized(const sch_server_t *s, const struct mg_connection *c, int service) {
   const char *got = mg_get_header(c, "Authorization");
   const char *want = s->conf.services[service].token;
-  size_t lw = strlen(want);
-  if (!got || strlen(got) != lw)
+  if (!got)
     return false;
-  return CRYPTO_memcmp(got, want, lw) == 0;
+  /* compare digests, so neither the contents nor the length of the token leak in time */
+  unsigned char a[SHA256_DIGEST_LENGTH], b[SHA256_DIGEST_LENGTH];
+  SHA256((const unsigned char *)got, strlen(got), a);
+  SHA256((const unsigned char *)want, strlen(want), b);
+  return CRYPTO_memcmp(a, b, sizeof(a)) == 0;
+}
+
+/* Consumer and group names reach Redis and the logs: keep them plain. */
+static bool identity_ok(const char *s) {
+  size_t l = strlen(s);
+  if (l == 0 || l > 127)
+    return l == 0;
+  for (const char *p = s; *p; p++)
+    if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+          strchr("._:@/-", *p)))
+      return false;
+  return true;
 }
 
 /* /api/predict/{service}[/sink | /sub/path] → service, queue, identity. 0 or a status. */
@@ -141,6 +158,10 @@ int sch_parse_target(sch_server_t *s, const struct mg_connection *c, struct sch_
   }
   const char *uid = mg_get_header(c, "X-EAS-QueueService-Redis-Uid");
   const char *gid = mg_get_header(c, "X-EAS-QueueService-Redis-Gid");
+  if ((uid && !identity_ok(uid)) || (gid && !identity_ok(gid))) {
+    snprintf(errstr, n, "X-EAS-QueueService-Redis-Uid/Gid: 1-127 of letters, digits and ._:@/-");
+    return 400;
+  }
   if (uid && *uid)
     snprintf(r->uid, sizeof(r->uid), "%s", uid);
   else
@@ -151,6 +172,11 @@ int sch_parse_target(sch_server_t *s, const struct mg_connection *c, struct sch_
   snprintf(r->caller, sizeof(r->caller), "%s/%s", ri->remote_addr, r->uid);
   if (!sch_request_parse_query(r, ri->query_string, errstr, n))
     return 400;
+  if (*r->request_id && (strlen(r->request_id) > TG_MAX_REQUEST_ID_CHARS ||
+                         !tg_charset_ok(r->request_id, TG_CS_REQUEST_ID))) {
+    snprintf(errstr, n, "requestId: 1-%d of letters, digits, _ and -", TG_MAX_REQUEST_ID_CHARS);
+    return 400;
+  }
   return 0;
 }
 
@@ -218,11 +244,12 @@ sch_server_t *sch_server_start(const struct sch_conf *conf, int *port_out, char 
   /* every watcher holds a server thread for its whole life: leave room for
    * the short requests beside the most watchers the services allow */
   int need = 16;
-  for (size_t i = 0; i < conf->n_services; i++)
-    need += 2 * conf->services[i].max_watchers; /* input and sink */
+  for (size_t i = 0; i < conf->n_services; i++) /* watchers and long polls, input and sink */
+    need += 2 * (conf->services[i].max_watchers + conf->services[i].max_long_polls);
   int nthreads = conf->threads > need ? conf->threads : need;
   if (nthreads != conf->threads)
-    tg_log(TG_INFO, "event=threads_raised from=%d to=%d reason=max_watchers", conf->threads,
+    tg_log(TG_INFO, "event=threads_raised from=%d to=%d reason=max_watchers+max_long_polls",
+           conf->threads,
            nthreads);
   char threads[16];
   snprintf(threads, sizeof(threads), "%d", nthreads);

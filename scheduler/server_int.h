@@ -19,6 +19,7 @@ struct sch_server_s {
   struct mg_context *ctx;
   pthread_key_t stores_key;       /* per-thread sch_store_t *[SCH_MAX_SERVICES] */
   atomic_int watchers[SCH_MAX_SERVICES][2];
+  atomic_int long_polls[SCH_MAX_SERVICES][2];
   atomic_bool stopping;
 };
 

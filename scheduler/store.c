@@ -32,11 +32,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum script_id { S_REMOVE, S_TRUNCATE, S_PUT_SINK, S_RELEASE, S_SCAN, S_COUNT_RANGE, S__COUNT };
+enum script_id {
+  S_REMOVE, S_TRUNCATE, S_PUT_SINK, S_RELEASE, S_SCAN, S_COUNT_RANGE, S_FORGET, S__COUNT
+};
 
 static const char *const script_src[S__COUNT] = {
   [S_REMOVE] = SCH_LUA_REMOVE,     [S_TRUNCATE] = SCH_LUA_TRUNCATE,
-  [S_PUT_SINK] = SCH_LUA_PUT_SINK, [S_RELEASE] = SCH_LUA_RELEASE,
+  [S_PUT_SINK] = SCH_LUA_PUT_SINK, [S_RELEASE] = SCH_LUA_RELEASE, [S_FORGET] = SCH_LUA_FORGET,
   [S_SCAN] = SCH_LUA_SCAN,         [S_COUNT_RANGE] = SCH_LUA_COUNT_RANGE,
 };
 
@@ -923,6 +925,22 @@ static void refused_key(const sch_store_t *s, enum sch_queue q, const char *g, u
 
 static int64_t refusal_ttl(const sch_store_t *s) {
   return s->conf.visibility_timeout_ms < 30000 ? s->conf.visibility_timeout_ms : 30000;
+}
+
+tg_err_t sch_store_group_forget(sch_store_t *s, enum sch_queue q, const char *gid,
+                                const char *uid, char *errstr, size_t n) {
+  char g[GROUP_MAX];
+  tg_err_t err = group_name(gid, g, sizeof(g), errstr, n);
+  if (err != TG_OK)
+    return err;
+  const char *keys[2];
+  int nk = streams_of(s, q, keys);
+  const char *args[] = {g, uid};
+  redisReply *r = st_eval(s, S_FORGET, nk, keys, 2, args, NULL, &err, errstr, n);
+  if (!r)
+    return err;
+  freeReplyObject(r);
+  return TG_OK;
 }
 
 tg_err_t sch_store_negative_commit(sch_store_t *s, enum sch_queue q, const char *gid,

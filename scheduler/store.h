@@ -342,6 +342,24 @@ tg_err_t sch_store_group_release(sch_store_t *s, enum sch_queue q, const char *g
                                  const char *uid, char *errstr, size_t n);
 
 /**
+ * sch_store_group_forget() - delete a consumer that holds nothing pending
+ * (a watcher that left cleanly), so consumers do not pile up
+ * @s:      the store
+ * @q:      which queue
+ * @gid:    EAS group
+ * @uid:    consumer
+ * @errstr: reason on failure
+ * @n:      its size
+ *
+ * A consumer with uncommitted frames is kept: a reconnect with the same uid
+ * resumes them.
+ *
+ * Return: TG_OK or an error.
+ */
+tg_err_t sch_store_group_forget(sch_store_t *s, enum sch_queue q, const char *gid,
+                                const char *uid, char *errstr, size_t n);
+
+/**
  * sch_frames_free() - free frames (NULL-safe)
  * @f: the array
  * @n: its length

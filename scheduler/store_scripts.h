@@ -174,4 +174,18 @@
   "until #r < 1000\n"                                                                     \
   "return n\n"
 
+/* KEYS: the queue's streams. ARGV: group, consumer.
+ * Deletes the consumer from the group on every stream where it holds
+ * nothing pending (XGROUP DELCONSUMER would drop its pending entries), in
+ * one step so that a reconnect cannot slip in between. Returns how many. */
+#define SCH_LUA_FORGET                                                                    \
+  "local n = 0\n"                                                                         \
+  "for k = 1, #KEYS do\n"                                                                 \
+  "  local ok, p = pcall(redis.call, 'XPENDING', KEYS[k], ARGV[1], '-', '+', 1, ARGV[2])\n" \
+  "  if ok and #p == 0 then\n"                                                            \
+  "    n = n + redis.call('XGROUP', 'DELCONSUMER', KEYS[k], ARGV[1], ARGV[2])\n"          \
+  "  end\n"                                                                               \
+  "end\n"                                                                                 \
+  "return n\n"
+
 #endif

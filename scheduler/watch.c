@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #define DEFAULT_WINDOW 64
@@ -49,18 +50,34 @@ struct watch {
  * it: end-of-file or a hang-up means the reader is gone.
  */
 static int find_socket(const struct mg_request_info *ri) {
-  for (int fd = 3; fd < 65536; fd++) {
+  struct rlimit rl;
+  int max = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 1048576 ? (int)rl.rlim_cur
+                                                                         : 65536;
+  for (int fd = 3; fd < max; fd++) {
     struct sockaddr_storage peer, local;
     socklen_t pl = sizeof(peer), ll = sizeof(local);
-    if (getpeername(fd, (struct sockaddr *)&peer, &pl) != 0)
+    if (getpeername(fd, (struct sockaddr *)&peer, &pl) != 0 ||
+        getsockname(fd, (struct sockaddr *)&local, &ll) != 0)
       continue;
-    if (getsockname(fd, (struct sockaddr *)&local, &ll) != 0)
+    char addr[INET6_ADDRSTRLEN] = "";
+    int pport, lport;
+    if (peer.ss_family == AF_INET6) {
+      const struct sockaddr_in6 *p6 = (const struct sockaddr_in6 *)&peer;
+      inet_ntop(AF_INET6, &p6->sin6_addr, addr, sizeof(addr));
+      pport = ntohs(p6->sin6_port);
+      lport = ntohs(((const struct sockaddr_in6 *)&local)->sin6_port);
+    } else if (peer.ss_family == AF_INET) {
+      const struct sockaddr_in *p4 = (const struct sockaddr_in *)&peer;
+      inet_ntop(AF_INET, &p4->sin_addr, addr, sizeof(addr));
+      pport = ntohs(p4->sin_port);
+      lport = ntohs(((const struct sockaddr_in *)&local)->sin_port);
+    } else {
       continue;
-    int pport = peer.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&peer)->sin6_port)
-                                           : ntohs(((struct sockaddr_in *)&peer)->sin_port);
-    int lport = local.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&local)->sin6_port)
-                                            : ntohs(((struct sockaddr_in *)&local)->sin_port);
-    if (pport == ri->remote_port && lport == ri->server_port)
+    }
+    /* civetweb shows an IPv4-mapped peer as the plain IPv4 address */
+    const char *shown = strncmp(addr, "::ffff:", 7) == 0 ? addr + 7 : addr;
+    if (pport == ri->remote_port && lport == ri->server_port &&
+        strcmp(shown, ri->remote_addr) == 0)
       return fd;
   }
   return -1;
@@ -209,6 +226,9 @@ static void watch_loop(struct watch *w) {
   if (st && sch_store_group_release(st, r->queue, r->gid, r->uid, errstr, sizeof(errstr)) !=
                 TG_OK)
     tg_log(TG_WARN, "event=watch_release_failed uid=%s err=\"%s\"", r->uid, errstr);
+  else if (st && sch_store_group_forget(st, r->queue, r->gid, r->uid, errstr, sizeof(errstr)) !=
+                     TG_OK)
+    tg_log(TG_WARN, "event=watch_forget_failed uid=%s err=\"%s\"", r->uid, errstr);
   tg_log(TG_INFO, "event=watch_end gid=%s uid=%s", r->gid, r->uid);
 }
 
@@ -294,8 +314,9 @@ static int ws_connect(const struct mg_connection *c, void *data) {
   if (!status)
     status = watch_setup(s, w, errstr, sizeof(errstr));
   if (status) {
+    char qu[300];
     tg_log(TG_INFO, "event=watch_refused status=%d uri=%s", status,
-           mg_get_request_info(c)->local_uri);
+           tg_logq(qu, sizeof(qu), mg_get_request_info(c)->local_uri));
     /* no handshake was sent yet: answer the upgrade request with a plain status */
     const char *body = status == 401 ? "unauthorized" : status == 404 ? errstr
                        : status == 429 ? "too many watchers" : *errstr ? errstr : "bad request";

@@ -113,7 +113,7 @@ class EasEnv(Env):
             {"name": "trip-strict", "env": "strict", "token_env": TOKEN_VARS["trip-strict"],
              "strict_put": True},
             {"name": "trip-small", "env": "small", "token_env": TOKEN_VARS["trip-small"],
-             "queue_cap": 3, "max_watchers": 2},
+             "queue_cap": 3, "max_watchers": 2, "max_long_polls": 2},
         ]
 
     def write_config(self, services=None, name="scheduler.json", **top):
@@ -908,6 +908,38 @@ def test_watch_http_dropped_goes_to_other_uid(e):
     eq(wc.status, 200, "a's slot was freed (max_watchers 2)")
     wc.close()
     wb.close()
+
+
+def test_long_polls_bounded_and_identities_checked(e):
+    e.start_scheduler()
+    c = e.client("trip-small", sink=True)
+    results = []
+    def poll():
+        results.append(c.request("GET", {"_index_": "0", "_timeout_": "3s"}).status_code)
+    threads = [threading.Thread(target=poll) for _ in range(2)]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)  # both are waiting now: a third waiting get is refused
+    expect(c.request("GET", {"_index_": "0", "_timeout_": "3s"}), 429,
+           b"too many waiting requests", "a third long poll")
+    expect(c.request("GET", {"_index_": "0"}), 204, b"", "a get that does not wait still works")
+    for t in threads:
+        t.join()
+    eq(sorted(results), [204, 204], "the two long polls")
+    # identities reach Redis and the logs: plain names only
+    bad = e.client(sink=True, uid="a b=c")
+    expect(bad.request("GET", {"_index_": "0"}), 400, None, "a uid with a space")
+    expect(e.client(sink=True).request("GET", {"_index_": "0", "requestId": "x" * 65}), 400,
+           None, "an over-long requestId filter")
+    # a watcher that leaves with nothing uncommitted does not linger as a consumer
+    s = e.client(sink=True, uid="leaves-clean", gid="lc")
+    w = s.watch(0, 5)
+    check(w.recv(0.5) is None, "nothing to send")
+    w.close()
+    end = time.time() + 5
+    while time.time() < end and int(s.attributes()["consumers.status.total"]) != 0:
+        time.sleep(0.1)
+    eq(s.attributes()["consumers.status.total"], "0", "the consumer is gone")
 
 
 def test_too_many_watchers_429(e):

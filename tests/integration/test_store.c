@@ -757,6 +757,28 @@ static void test_redis_restart(void) {
   sch_store_destroy(s);
 }
 
+/* A consumer that left with nothing pending is deleted; one holding frames stays. */
+static void test_group_forget(void) {
+  sch_store_t *s = open_store("forget", 300000);
+  for (int i = 0; i < 2; i++)
+    put_sink(s, "f", NULL);
+  struct sch_cursor ca = {0}, cb = {0};
+  uint64_t got[16];
+  CHECK(gread(s, SCH_QUEUE_SINK, "g", "keeps", 0, 1, false, &ca, got) == 1);
+  CHECK(gread(s, SCH_QUEUE_SINK, "g", "done", 0, 1, false, &cb, got) == 1);
+  CHECK(sch_store_commit(s, SCH_QUEUE_SINK, "g", got, 1, errstr, sizeof(errstr)) == TG_OK);
+  CHECK(sch_store_group_forget(s, SCH_QUEUE_SINK, "g", "done", errstr, sizeof(errstr)) == TG_OK);
+  CHECK(sch_store_group_forget(s, SCH_QUEUE_SINK, "g", "keeps", errstr, sizeof(errstr)) == TG_OK);
+  struct sch_attrs at;
+  memset(&at, 0, sizeof(at));
+  CHECK(sch_store_attributes(s, SCH_QUEUE_SINK, &at, errstr, sizeof(errstr)) == TG_OK);
+  CHECK_MSG(at.n_consumers == 1 && strcmp(at.consumers[0], "g/keeps") == 0, "%zu consumers",
+            at.n_consumers);
+  sch_attrs_free(&at);
+  CHECK(gpending(s, SCH_QUEUE_SINK, "g", "keeps") == 1);
+  sch_store_destroy(s);
+}
+
 int main(int argc, char **argv) {
   snprintf(root, sizeof(root), "%s", argc > 1 ? argv[1] : ".");
   signal(SIGPIPE, SIG_IGN);
@@ -774,6 +796,7 @@ int main(int argc, char **argv) {
   RUN(test_two_groups_and_windows);
   RUN(test_workers_unaffected);
   RUN(test_bad_args_and_unreachable);
+  RUN(test_group_forget);
   RUN(test_redis_restart);
   test_redis_stop(&srv);
   return check_done("test_store");
