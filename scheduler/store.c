@@ -111,6 +111,20 @@ static tg_err_t reply_error(sch_store_t *s, redisReply *r, const char *what, cha
   return TG_ERR_TRANSPORT;
 }
 
+/* A command whose error replies are all failures: TG_OK with the reply in
+ * *out (freeReplyObject() it), else TG_ERR_TRANSPORT with the reason. */
+static tg_err_t st_run(sch_store_t *s, int argc, const char **argv, redisReply **out,
+                       char *errstr, size_t n) {
+  redisReply *r = st_cmdv(s, errstr, n, argc, argv);
+  *out = NULL;
+  if (!r)
+    return TG_ERR_TRANSPORT;
+  if (r->type == REDIS_REPLY_ERROR)
+    return reply_error(s, r, argv[0], errstr, n);
+  *out = r;
+  return TG_OK;
+}
+
 static bool is_err(const redisReply *r, const char *prefix) {
   return r->type == REDIS_REPLY_ERROR && strncmp(r->str, prefix, strlen(prefix)) == 0;
 }
@@ -581,11 +595,10 @@ tg_err_t sch_store_get(sch_store_t *s, enum sch_queue q, uint64_t from_index, in
 
 static tg_err_t xlen(sch_store_t *s, const char *key, int64_t *len, char *errstr, size_t n) {
   const char *argv[] = {"XLEN", key};
-  redisReply *r = st_cmdv(s, errstr, n, 2, argv);
-  if (!r)
-    return TG_ERR_TRANSPORT;
-  if (r->type == REDIS_REPLY_ERROR)
-    return reply_error(s, r, "XLEN", errstr, n);
+  redisReply *r;
+  tg_err_t err = st_run(s, 2, argv, &r, errstr, n);
+  if (err != TG_OK)
+    return err;
   *len = r->integer;
   freeReplyObject(r);
   return TG_OK;
@@ -1129,11 +1142,10 @@ static tg_err_t edge_index(sch_store_t *s, const char *key, bool rev, uint64_t *
                            char *errstr, size_t n) {
   const char *argv[] = {rev ? "XREVRANGE" : "XRANGE", key, rev ? "+" : "-", rev ? "-" : "+",
                         "COUNT", "1"};
-  redisReply *r = st_cmdv(s, errstr, n, 6, argv);
-  if (!r)
-    return TG_ERR_TRANSPORT;
-  if (r->type == REDIS_REPLY_ERROR)
-    return reply_error(s, r, argv[0], errstr, n);
+  redisReply *r;
+  tg_err_t err = st_run(s, 6, argv, &r, errstr, n);
+  if (err != TG_OK)
+    return err;
   *idx = r->elements > 0 ? index_of(r->element[0]->element[0]->str) : 0;
   freeReplyObject(r);
   return TG_OK;
@@ -1234,11 +1246,9 @@ static tg_err_t attrs_fill(sch_store_t *s, enum sch_queue q, struct sch_attrs *a
       return err;
   }
   const char *argv[] = {"GET", s->k_eos[q]};
-  redisReply *r = st_cmdv(s, errstr, n, 2, argv);
-  if (!r)
-    return TG_ERR_TRANSPORT;
-  if (r->type == REDIS_REPLY_ERROR)
-    return reply_error(s, r, "GET", errstr, n);
+  redisReply *r;
+  if ((err = st_run(s, 2, argv, &r, errstr, n)) != TG_OK)
+    return err;
   a->eos = r->type == REDIS_REPLY_STRING && strcmp(r->str, "1") == 0;
   freeReplyObject(r);
   return TG_OK;
@@ -1255,11 +1265,10 @@ tg_err_t sch_store_attributes(sch_store_t *s, enum sch_queue q, struct sch_attrs
 
 tg_err_t sch_store_eos(sch_store_t *s, enum sch_queue q, char *errstr, size_t n) {
   const char *argv[] = {"SET", s->k_eos[q], "1"};
-  redisReply *r = st_cmdv(s, errstr, n, 3, argv);
-  if (!r)
-    return TG_ERR_TRANSPORT;
-  if (r->type == REDIS_REPLY_ERROR)
-    return reply_error(s, r, "SET", errstr, n);
+  redisReply *r;
+  tg_err_t err = st_run(s, 3, argv, &r, errstr, n);
+  if (err != TG_OK)
+    return err;
   freeReplyObject(r);
   tg_log(TG_INFO, "event=queue_eos env=%s queue=%s", s->conf.env, queue_name(q));
   return TG_OK;
