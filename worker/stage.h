@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 
 #define TG_STAGE_MSG 512
 
@@ -30,6 +31,19 @@ struct tg_stage_error {
  */
 void tg_stage_fail(struct tg_stage_error *e, tg_code_t code, bool retryable, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/*
+ * TG_BACKEND_FIND() - the body of a stage's tg_<stage>_find(): return the
+ * ops table of a NULL-terminated @backends array whose ->name is @name, or
+ * NULL (also for a NULL @name). Every stage registry uses it.
+ */
+#define TG_BACKEND_FIND(backends, name)                                         \
+  do {                                                                         \
+    for (size_t i_ = 0; (name) && (backends)[i_]; i_++)                        \
+      if (strcmp((backends)[i_]->name, (name)) == 0)                           \
+        return (backends)[i_];                                                 \
+    return NULL;                                                               \
+  } while (0)
 
 /* An encoded file in memory. */
 struct tg_blob {

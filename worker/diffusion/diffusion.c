@@ -9,8 +9,5 @@
 static const struct tg_diffusion_ops *const backends[] = {&tg_diffusion_comfyui, NULL};
 
 const struct tg_diffusion_ops *tg_diffusion_find(const char *name) {
-  for (const struct tg_diffusion_ops *const *b = backends; *b; b++)
-    if (strcmp((*b)->name, name) == 0)
-      return *b;
-  return NULL;
+  TG_BACKEND_FIND(backends, name);
 }

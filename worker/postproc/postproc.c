@@ -18,12 +18,7 @@ static const struct tg_postproc_ops *const backends[] = {
 static const char *const variants[] = {"full", "thumb", NULL};
 
 const struct tg_postproc_ops *tg_postproc_find(const char *name) {
-  if (!name)
-    return NULL;
-  for (size_t i = 0; backends[i]; i++)
-    if (strcmp(backends[i]->name, name) == 0)
-      return backends[i];
-  return NULL;
+  TG_BACKEND_FIND(backends, name);
 }
 
 bool tg_postproc_variant_known(const char *name) {

@@ -15,12 +15,7 @@ static const struct tg_prompt_ops *const backends[] = {
 };
 
 const struct tg_prompt_ops *tg_prompt_find(const char *name) {
-  if (!name)
-    return NULL;
-  for (size_t i = 0; backends[i]; i++)
-    if (strcmp(backends[i]->name, name) == 0)
-      return backends[i];
-  return NULL;
+  TG_BACKEND_FIND(backends, name);
 }
 
 void tg_prompt_out_free(struct tg_prompt_out *p) {

@@ -13,10 +13,5 @@ static const struct tg_storage_ops *const backends[] = {
 };
 
 const struct tg_storage_ops *tg_storage_find(const char *name) {
-  if (!name)
-    return NULL;
-  for (size_t i = 0; backends[i]; i++)
-    if (strcmp(backends[i]->name, name) == 0)
-      return backends[i];
-  return NULL;
+  TG_BACKEND_FIND(backends, name);
 }
