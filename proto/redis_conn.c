@@ -250,6 +250,37 @@ redisReply *tg_redis_conn_eval(tg_redis_conn_t *rc, const char *script, const ch
   return r;
 }
 
+int tg_redis_conn_pipeline(tg_redis_conn_t *rc, int count, const int *argcs,
+                           const char *const *const *argvs, const size_t *const *lens,
+                           redisReply **replies, char *errstr, size_t n) {
+  for (int i = 0; i < count; i++)
+    replies[i] = NULL;
+  if (!rc->c) { /* connect (and run the hook) through the resilient path */
+    const char *ping[] = {"PING"};
+    redisReply *r = tg_redis_conn_cmdv(rc, 0, 1, ping, errstr, n);
+    if (!r)
+      return 0;
+    freeReplyObject(r);
+  }
+  for (int i = 0; i < count; i++)
+    if (redisAppendCommandArgv(rc->c, argcs[i], (const char **)argvs[i], lens[i]) != REDIS_OK) {
+      snprintf(errstr, n, "redis %s: out of memory", rc->shown_url);
+      conn_disconnect(rc, "pipeline append failed"); /* drop what was buffered */
+      return 0;
+    }
+  int got = 0;
+  for (; got < count; got++) {
+    void *reply = NULL;
+    if (redisGetReply(rc->c, &reply) != REDIS_OK) {
+      snprintf(errstr, n, "redis %s: %s", rc->shown_url, rc->c->errstr);
+      conn_disconnect(rc, rc->c->errstr);
+      break;
+    }
+    replies[got] = reply;
+  }
+  return got;
+}
+
 void tg_redis_sha1_hex(const char *s, char out[41]) {
   unsigned char d[SHA_DIGEST_LENGTH];
   SHA1((const unsigned char *)s, strlen(s), d);

@@ -117,6 +117,31 @@ redisReply *tg_redis_conn_eval(tg_redis_conn_t *c, const char *script, const cha
                                const size_t *arglens, tg_err_t *err, char *errstr, size_t n);
 
 /**
+ * tg_redis_conn_pipeline() - send several commands in one write, then read
+ * their replies in order
+ * @c:       the handle
+ * @count:   number of commands
+ * @argcs:   each command's number of arguments
+ * @argvs:   each command's arguments
+ * @lens:    each command's argument lengths
+ * @replies: set to each command's reply (server errors included; NULL past
+ *           a connection loss), for the caller to free
+ * @errstr:  reason when fewer than @count replies came
+ * @n:       its size
+ *
+ * Connects first when the connection is down (running the on_connect
+ * hook). Nothing is retried: after a connection loss midway, the commands
+ * without a reply may or may not have run, so pipeline only commands that
+ * are safe to repeat or whose repeat the caller detects. Transient errors
+ * (LOADING, NOSCRIPT...) come back as replies for the caller to handle.
+ *
+ * Return: the number of replies read (@count when all came).
+ */
+int tg_redis_conn_pipeline(tg_redis_conn_t *c, int count, const int *argcs,
+                           const char *const *const *argvs, const size_t *const *lens,
+                           redisReply **replies, char *errstr, size_t n);
+
+/**
  * tg_redis_sha1_hex() - the SHA1 of a script, as EVALSHA wants it
  * @s:   the script
  * @out: 40 hex digits and a NUL

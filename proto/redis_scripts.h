@@ -165,12 +165,31 @@
   "end\n"                                                                                 \
   "return out\n"
 
-/* KEYS: in, in:prio, delayed, dlq. ARGV: group.
- * Returns {waiting, waiting_priority, pending, delayed, dead}. */
+/* KEYS: in, in:prio, delayed, dlq, workers. ARGV: group, active since (ms).
+ * Returns {waiting, waiting_priority, pending, delayed, dead, oldest waiting
+ * enqueued_at (0: none), active workers}. The oldest waiting entry is the
+ * first one after the group's last-delivered id. */
 #define TG_LUA_DEPTH                                                                      \
   "local function pend(k)\n"                                                              \
   "  local r = redis.pcall('XPENDING', k, ARGV[1])\n"                                     \
   "  if type(r) == 'table' and r.err == nil then return r[1] end\n"                       \
+  "  return 0\n"                                                                          \
+  "end\n"                                                                                 \
+  "local function oldest(k)\n"                                                            \
+  "  local gs = redis.pcall('XINFO', 'GROUPS', k)\n"                                      \
+  "  if type(gs) ~= 'table' or gs.err then return 0 end\n"                                \
+  "  for _, g in ipairs(gs) do\n"                                                         \
+  "    local f = {}\n"                                                                    \
+  "    for i = 1, #g, 2 do f[g[i]] = g[i + 1] end\n"                                      \
+  "    if f['name'] == ARGV[1] then\n"                                                    \
+  "      local e = redis.call('XRANGE', k, '(' .. f['last-delivered-id'], '+', 'COUNT', 1)\n" \
+  "      if #e == 0 then return 0 end\n"                                                  \
+  "      for i = 1, #e[1][2], 2 do\n"                                                     \
+  "        if e[1][2][i] == 'enqueued_at' then return tonumber(e[1][2][i + 1]) end\n"     \
+  "      end\n"                                                                           \
+  "      return 0\n"                                                                      \
+  "    end\n"                                                                             \
+  "  end\n"                                                                               \
   "  return 0\n"                                                                          \
   "end\n"                                                                                 \
   "local pi, pp = pend(KEYS[1]), pend(KEYS[2])\n"                                         \
@@ -178,7 +197,116 @@
   "local wp = redis.call('XLEN', KEYS[2]) - pp\n"                                         \
   "if wi < 0 then wi = 0 end\n"                                                           \
   "if wp < 0 then wp = 0 end\n"                                                           \
-  "return {wi + wp, wp, pi + pp, redis.call('ZCARD', KEYS[3]), redis.call('XLEN', KEYS[4])}\n"
+  "local oi, op = oldest(KEYS[1]), oldest(KEYS[2])\n"                                     \
+  "if oi == 0 or (op ~= 0 and op < oi) then oi = op end\n"                                \
+  "return {wi + wp, wp, pi + pp, redis.call('ZCARD', KEYS[3]), redis.call('XLEN', KEYS[4]),\n" \
+  "  oi, redis.call('ZCOUNT', KEYS[5], ARGV[2], '+inf')}\n"
+
+/* KEYS: in:prio, in. ARGV: group, parked consumer, min idle ms, max to move,
+ * max_deliveries, scan cursor per stream ("-" = from the start), scan limit.
+ * Moves entries idle >= min idle from any consumer but the parked one to
+ * it (JUSTID: the count grows only when a worker claims them). Entries
+ * already delivered max_deliveries times are claimed with their fields
+ * (count + 1) for the caller to dead-letter. Returns {parked, {{k, id,
+ * count, fields}...}, next cursor prio, next cursor normal}. */
+#define TG_LUA_PARK_STALE                                                                 \
+  "local parked, dead, left = 0, {}, tonumber(ARGV[4])\n"                                 \
+  "local cursors = {ARGV[6], ARGV[7]}\n"                                                   \
+  "for k = 1, 2 do\n"                                                                     \
+  "  local p = redis.call('XPENDING', KEYS[k], ARGV[1], 'IDLE', ARGV[3], cursors[k], '+',\n" \
+  "    tonumber(ARGV[8]))\n"                                                              \
+  "  for _, e in ipairs(p) do\n"                                                          \
+  "    if left <= 0 then break end\n"                                                     \
+  "    cursors[k] = '(' .. e[1]\n"                                                        \
+  "    if e[2] ~= ARGV[2] then\n"                                                         \
+  "      if e[4] >= tonumber(ARGV[5]) then\n"                                             \
+  "        local c = redis.call('XCLAIM', KEYS[k], ARGV[1], ARGV[2], ARGV[3], e[1])\n"    \
+  "        if c[1] then table.insert(dead, {k, e[1], e[4] + 1, c[1][2]}) end\n"           \
+  "      else\n"                                                                          \
+  "        redis.call('XCLAIM', KEYS[k], ARGV[1], ARGV[2], ARGV[3], e[1], 'JUSTID')\n"    \
+  "        parked = parked + 1\n"                                                         \
+  "      end\n"                                                                           \
+  "      left = left - 1\n"                                                               \
+  "    end\n"                                                                             \
+  "  end\n"                                                                               \
+  "  if #p < tonumber(ARGV[8]) and left > 0 then cursors[k] = '-' end\n"                  \
+  "end\n"                                                                                 \
+  "return {parked, dead, cursors[1], cursors[2]}\n"
+
+/* KEYS: in:prio, in. ARGV: group, parked consumer, this consumer, max.
+ * Claims up to max parked entries for this consumer (a delivery: the count
+ * grows). Returns {k, id, count, fields} per entry, as TG_LUA_RECLAIM. */
+#define TG_LUA_CLAIM_PARKED                                                               \
+  "local out, left = {}, tonumber(ARGV[4])\n"                                             \
+  "for k = 1, 2 do\n"                                                                     \
+  "  if left <= 0 then break end\n"                                                       \
+  "  local p = redis.call('XPENDING', KEYS[k], ARGV[1], '-', '+', left, ARGV[2])\n"       \
+  "  for _, e in ipairs(p) do\n"                                                          \
+  "    local c = redis.call('XCLAIM', KEYS[k], ARGV[1], ARGV[3], 0, e[1])\n"              \
+  "    if c[1] then\n"                                                                    \
+  "      table.insert(out, {k, e[1], e[4] + 1, c[1][2]})\n"                               \
+  "      left = left - 1\n"                                                               \
+  "    end\n"                                                                             \
+  "  end\n"                                                                               \
+  "end\n"                                                                                 \
+  "return out\n"
+
+/* KEYS: in:prio, in, workers. ARGV: group, idle ms, parked consumer,
+ * forget heartbeats before (ms). Removes consumers idle longer than idle ms
+ * that own no pending entry (checked and removed in one step, so no entry
+ * is delivered to a consumer in between). Returns how many names went. */
+#define TG_LUA_PRUNE_CONSUMERS                                                            \
+  "local gone = {}\n"                                                                     \
+  "for k = 1, 2 do\n"                                                                     \
+  "  local cs = redis.pcall('XINFO', 'CONSUMERS', KEYS[k], ARGV[1])\n"                    \
+  "  if type(cs) == 'table' and cs.err == nil then\n"                                     \
+  "    for _, c in ipairs(cs) do\n"                                                       \
+  "      local f = {}\n"                                                                  \
+  "      for i = 1, #c, 2 do f[c[i]] = c[i + 1] end\n"                                    \
+  "      if f['pending'] == 0 and f['idle'] > tonumber(ARGV[2]) and f['name'] ~= ARGV[3] then\n" \
+  "        redis.call('XGROUP', 'DELCONSUMER', KEYS[k], ARGV[1], f['name'])\n"            \
+  "        gone[f['name']] = true\n"                                                      \
+  "      end\n"                                                                           \
+  "    end\n"                                                                             \
+  "  end\n"                                                                               \
+  "end\n"                                                                                 \
+  "redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. ARGV[4])\n"                     \
+  "local n = 0\n"                                                                         \
+  "for _ in pairs(gone) do n = n + 1 end\n"                                               \
+  "return n\n"
+
+/* KEYS: lease. ARGV: holder, ms. Takes a free lease or renews one's own;
+ * returns 1 when the holder holds it now. */
+#define TG_LUA_LEASE                                                                      \
+  "local v = redis.call('GET', KEYS[1])\n"                                                \
+  "if not v then\n"                                                                       \
+  "  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])\n"                                \
+  "  return 1\n"                                                                          \
+  "elseif v == ARGV[1] then\n"                                                            \
+  "  redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"                                           \
+  "  return 1\n"                                                                          \
+  "end\n"                                                                                 \
+  "return 0\n"
+
+/* KEYS: lease. ARGV: holder. Deletes the lease only if the holder holds it. */
+#define TG_LUA_LEASE_RELEASE                                                              \
+  "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end\n" \
+  "return 0\n"
+
+/* KEYS: dlq, seq, target stream, in, in:prio. ARGV: dead-letter id, cap,
+ * request_id, job, enqueued_at. Moves a dead letter back to the input (its
+ * job already rewritten by the caller); -1 when it is gone. */
+#define TG_LUA_DLQ_REQUEUE                                                                \
+  "if #redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1]) == 0 then return -1 end\n"         \
+  "if redis.call('XLEN', KEYS[4]) + redis.call('XLEN', KEYS[5]) >= tonumber(ARGV[2]) then\n" \
+  "  return redis.error_reply('QUEUEFULL the input queue holds its cap of ' .. ARGV[2] ..\n" \
+  "    ' entries')\n"                                                                     \
+  "end\n"                                                                                 \
+  "local idx = redis.call('INCR', KEYS[2])\n"                                             \
+  "redis.call('XADD', KEYS[3], '0-' .. idx, 'request_id', ARGV[3], 'job', ARGV[4],\n"     \
+  "  'enqueued_at', ARGV[5])\n"                                                           \
+  "redis.call('XDEL', KEYS[1], ARGV[1])\n"                                                \
+  "return idx\n"
 
 /* KEYS: input stream. ARGV: group, consumer, entry id.
  * Resets the idle time only while this consumer still owns the entry

@@ -36,6 +36,7 @@ struct tg_transport_conf {
   int64_t queue_cap;            /* put() beyond this many input entries: queue full */
   int64_t sink_max_len;         /* approximate length the output stream is trimmed to */
   int64_t result_ttl_ms;        /* lifetime of result records */
+  int64_t worker_window_ms;     /* a worker seen (heartbeat) within this is active */
   int64_t connect_timeout_ms;
   int64_t command_timeout_ms;
   int64_t reconnect_max_ms;     /* how long one operation keeps reconnecting */
@@ -80,6 +81,24 @@ struct tg_depth {
   int64_t pending;              /* delivered, not acked */
   int64_t delayed;              /* waiting for a retry's due time */
   int64_t dead;                 /* in the dead-letter stream */
+  int64_t oldest_waiting_age_ms; /* age of the oldest waiting job (0: none waits) */
+  int64_t active_workers;       /* workers whose heartbeat is within worker_window_ms */
+};
+
+/* The consumer that the scheduler parks reclaimed entries under until a
+ * worker's take() claims them (never a worker's own name). */
+#define TG_TRANSPORT_PARKED_CONSUMER "tripgen-reclaimed"
+
+/* One dead letter (tripgen dlq). */
+struct tg_dlq_entry {
+  uint64_t dlq_index;           /* its index in the dead-letter stream */
+  uint64_t index;               /* the input index it had */
+  char request_id[TG_MAX_REQUEST_ID_CHARS + 1];
+  int64_t generation;
+  int64_t dead_at_ms;
+  int64_t deliveries;
+  char *job;                    /* the job JSON as it was queued */
+  char *result;                 /* the failed result JSON published for it */
 };
 
 /* One frame of the output (sink) stream. */
@@ -136,6 +155,28 @@ const char *tg_transport_consumer(const tg_transport_t *t);
 tg_err_t tg_transport_put(tg_transport_t *t, const tg_job_t *job, uint64_t *index, char *errstr,
                           size_t n);
 
+#define TG_TRANSPORT_PUT_MANY_MAX 10000
+
+/**
+ * tg_transport_put_many() - enqueue jobs in one pipelined round trip
+ * @t:       the handle
+ * @jobs:    the jobs; each one's env must be the transport's
+ * @count:   their number, 1 to TG_TRANSPORT_PUT_MANY_MAX
+ * @indexes: set to each job's EAS index; 0 for a job not enqueued
+ * @errstr:  reason on failure (the first one)
+ * @n:       its size
+ *
+ * Each job is enqueued atomically and on its own (a job past the cap is
+ * refused, the others go). After a connection loss midway, the jobs
+ * without an index may or may not be in the queue: a repeat puts those
+ * that are again, under the same request_id, and the worker publishes one
+ * final result per request.
+ *
+ * Return: TG_OK when every job was enqueued, else the first error.
+ */
+tg_err_t tg_transport_put_many(tg_transport_t *t, const tg_job_t *const *jobs, int count,
+                               uint64_t *indexes, char *errstr, size_t n);
+
 /**
  * tg_transport_put_req() - enqueue with tags, original bytes and idempotency
  * @t:          the handle
@@ -190,6 +231,42 @@ tg_err_t tg_transport_take(tg_transport_t *t, int max, int timeout_ms, tg_delive
  */
 tg_err_t tg_transport_complete(tg_transport_t *t, const tg_delivery_t *d, const tg_result_t *r,
                                bool *published, char *errstr, size_t n);
+
+/**
+ * tg_transport_complete_many() - tg_transport_complete() for several
+ * deliveries in one pipelined round trip
+ * @t:         the handle
+ * @ds:        the deliveries
+ * @rs:        their results
+ * @count:     their number, 1 to TG_TRANSPORT_PUT_MANY_MAX
+ * @published: set per result as tg_transport_complete()'s
+ * @errs:      set per result: TG_OK, or why it was not completed (repeat those)
+ * @errstr:    the first failure's reason
+ * @n:         its size
+ *
+ * Each result is published and acked atomically, on its own.
+ *
+ * Return: TG_OK when all were, else the first error.
+ */
+tg_err_t tg_transport_complete_many(tg_transport_t *t, const tg_delivery_t *const *ds,
+                                    const tg_result_t *const *rs, int count, bool *published,
+                                    tg_err_t *errs, char *errstr, size_t n);
+
+/**
+ * tg_transport_done_many() - which jobs already have a final result
+ * @t:      the handle
+ * @jobs:   the jobs
+ * @count:  their number, 1 to TG_TRANSPORT_PUT_MANY_MAX
+ * @done:   set per job: a result of its generation (or a newer one) is stored
+ * @errstr: reason on failure
+ * @n:      its size
+ *
+ * One pipelined round trip: a worker asks once per batch it takes.
+ *
+ * Return: TG_OK or an error.
+ */
+tg_err_t tg_transport_done_many(tg_transport_t *t, const tg_job_t *const *jobs, int count,
+                                bool *done, char *errstr, size_t n);
 
 /**
  * tg_transport_retry_later() - ack a delivery and schedule its next attempt
@@ -282,7 +359,146 @@ tg_err_t tg_transport_reclaim(tg_transport_t *t, int max, tg_delivery_t **out, i
                               char *errstr, size_t n);
 
 /**
- * tg_transport_depth() - waiting, pending, delayed and dead counts
+ * tg_transport_park_stale() - the scheduler's reclaim: move entries idle
+ * longer than the visibility timeout from their (dead or stalled) consumer
+ * to TG_TRANSPORT_PARKED_CONSUMER, where the next take() of any worker
+ * claims them; dead-letter, with a failed result, those already delivered
+ * max_deliveries times
+ * @t:             the handle
+ * @max:           most entries to move in one call
+ * @parked:        set to the number parked
+ * @dead_lettered: set to the number dead-lettered
+ * @errstr:        reason on failure
+ * @n:             its size
+ *
+ * Entries already parked are left alone (their delivery count does not
+ * grow while no worker runs). Scans a bounded slice of the pending list per
+ * call and continues from there on the next. Safe to run from several
+ * processes at once.
+ *
+ * Return: TG_OK or an error.
+ */
+tg_err_t tg_transport_park_stale(tg_transport_t *t, int max, int *parked, int *dead_lettered,
+                                 char *errstr, size_t n);
+
+/**
+ * tg_transport_prune_consumers() - remove the workers' consumers that are
+ * idle longer than @idle_ms and own no pending entry (XGROUP DELCONSUMER),
+ * and forget heartbeats older than @idle_ms
+ * @t:       the handle
+ * @idle_ms: idle time before a consumer goes
+ * @removed: set to the number of consumers removed
+ * @errstr:  reason on failure
+ * @n:       its size
+ *
+ * A consumer that still owns entries stays: its entries are reclaimed by
+ * tg_transport_park_stale() first.
+ *
+ * Return: TG_OK or an error.
+ */
+tg_err_t tg_transport_prune_consumers(tg_transport_t *t, int64_t idle_ms, int *removed,
+                                      char *errstr, size_t n);
+
+/**
+ * tg_transport_heartbeat() - record that this handle's worker is alive
+ * @t:      the handle
+ * @now_ms: the current wall-clock time
+ * @errstr: reason on failure
+ * @n:      its size
+ *
+ * Return: TG_OK or an error.
+ */
+tg_err_t tg_transport_heartbeat(tg_transport_t *t, int64_t now_ms, char *errstr, size_t n);
+
+/**
+ * tg_transport_lease() - take or renew a named lease (SET NX PX, renewed
+ * only by its holder)
+ * @t:        the handle
+ * @name:     what the lease is for, e.g. "control"
+ * @holder:   who asks (unique per process)
+ * @lease_ms: how long it lasts without renewal
+ * @held:     set to true when @holder holds it now
+ * @errstr:   reason on failure
+ * @n:        its size
+ *
+ * Return: TG_OK or an error.
+ */
+tg_err_t tg_transport_lease(tg_transport_t *t, const char *name, const char *holder,
+                            int64_t lease_ms, bool *held, char *errstr, size_t n);
+
+/**
+ * tg_transport_lease_release() - give a lease up if @holder holds it
+ * @t:      the handle
+ * @name:   as for tg_transport_lease()
+ * @holder: as for tg_transport_lease()
+ * @errstr: reason on failure
+ * @n:      its size
+ *
+ * Return: TG_OK or an error.
+ */
+tg_err_t tg_transport_lease_release(tg_transport_t *t, const char *name, const char *holder,
+                                    char *errstr, size_t n);
+
+/**
+ * tg_transport_dlq_list() - read dead letters from an index on
+ * @t:      the handle
+ * @from:   first dead-letter index wanted (0: the oldest)
+ * @max:    most entries
+ * @out:    set to the entries (tg_dlq_entries_free())
+ * @n_out:  set to their number
+ * @errstr: reason on failure
+ * @n:      its size
+ *
+ * Return: TG_OK or an error.
+ */
+tg_err_t tg_transport_dlq_list(tg_transport_t *t, uint64_t from, int max,
+                               struct tg_dlq_entry **out, int *n_out, char *errstr, size_t n);
+
+/**
+ * tg_transport_dlq_replay() - re-queue a dead letter as a new generation
+ * @t:              the handle
+ * @dlq_index:      the dead letter
+ * @index:          set to the new input index
+ * @generation:     set to the new generation
+ * @request_id:     set to its request id; TG_MAX_REQUEST_ID_CHARS + 1 bytes
+ * @errstr:         reason on failure
+ * @n:              its size
+ *
+ * The job keeps its request_id, priority and enqueued_at (so its object
+ * keys), starts again at attempt 1 with generation + 1, and loses a
+ * deadline that has already passed. It moves atomically: it is in the
+ * input queue or in the dead letters, never both or neither.
+ *
+ * Return: TG_OK, TG_ERR_NOT_FOUND when there is no such dead letter,
+ * TG_ERR_BAD_MSG when its job cannot be parsed, TG_ERR_QUEUE_FULL, or a
+ * transport error.
+ */
+tg_err_t tg_transport_dlq_replay(tg_transport_t *t, uint64_t dlq_index, uint64_t *index,
+                                 int64_t *generation, char *request_id, char *errstr, size_t n);
+
+/**
+ * tg_transport_dlq_purge() - delete dead letters
+ * @t:         the handle
+ * @dlq_index: the one to delete, or 0 for all
+ * @purged:    set to the number deleted
+ * @errstr:    reason on failure
+ * @n:         its size
+ *
+ * Return: TG_OK or an error.
+ */
+tg_err_t tg_transport_dlq_purge(tg_transport_t *t, uint64_t dlq_index, int64_t *purged,
+                                char *errstr, size_t n);
+
+/**
+ * tg_dlq_entries_free() - free entries from tg_transport_dlq_list() (NULL-safe)
+ * @e: the array
+ * @n: its length
+ */
+void tg_dlq_entries_free(struct tg_dlq_entry *e, int n);
+
+/**
+ * tg_transport_depth() - waiting, pending, delayed and dead counts, the
+ * oldest waiting job's age and the active workers
  * @t:      the handle
  * @out:    the numbers
  * @errstr: reason on failure

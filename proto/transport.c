@@ -29,6 +29,7 @@ void tg_transport_conf_init(struct tg_transport_conf *conf, const char *env) {
   conf->queue_cap = TG_DEFAULT_QUEUE_LENGTH;
   conf->sink_max_len = 100000;
   conf->result_ttl_ms = 7LL * 24 * 3600 * 1000;
+  conf->worker_window_ms = 30000;
   conf->connect_timeout_ms = 2000;
   conf->command_timeout_ms = 5000;
   conf->reconnect_max_ms = 10000;
@@ -54,6 +55,7 @@ static bool conf_valid(const struct tg_transport_conf *c, char *errstr, size_t n
     {"queue cap", c->queue_cap, 1, TG_MAX_QUEUE_LENGTH},
     {"sink max length", c->sink_max_len, 100, 100000000},
     {"result ttl (ms)", c->result_ttl_ms, 1000, 366LL * 86400000},
+    {"worker window (ms)", c->worker_window_ms, 100, 86400000},
     {"connect timeout (ms)", c->connect_timeout_ms, 1, 600000},
     {"command timeout (ms)", c->command_timeout_ms, 1, 600000},
     {"reconnect max (ms)", c->reconnect_max_ms, 0, 3600000},
@@ -125,32 +127,66 @@ tg_err_t tg_transport_put_req(tg_transport_t *t, const struct tg_put_req *req, u
   return t->ops->put(t, req, index, request_id, repeated, errstr, n);
 }
 
-tg_err_t tg_transport_put(tg_transport_t *t, const tg_job_t *job, uint64_t *index, char *errstr,
-                          size_t n) {
+/* The enqueue request of a job; *json (the payload) is the caller's to free. */
+static tg_err_t job_request(tg_transport_t *t, const tg_job_t *job, char **json,
+                            struct tg_put_req *req, char *errstr, size_t n) {
+  *json = NULL;
   if (strcmp(job->env, t->conf.env) != 0) {
     snprintf(errstr, n, "env: job is for '%s' but this queue serves '%s'", job->env,
              t->conf.env);
     return TG_ERR_INVAL;
   }
-  char *json = tg_job_serialize(job);
-  if (!json) {
+  if (!(*json = tg_job_serialize(job))) {
     snprintf(errstr, n, "out of memory");
     return TG_ERR_NOMEM;
   }
-  tg_err_t err = TG_OK;
-  if (strlen(json) > TG_MAX_PAYLOAD_BYTES) {
-    snprintf(errstr, n, "payload: job of %zu bytes exceeds the limit of %d bytes", strlen(json),
+  size_t len = strlen(*json);
+  if (len > TG_MAX_PAYLOAD_BYTES) {
+    snprintf(errstr, n, "payload: job of %zu bytes exceeds the limit of %d bytes", len,
              TG_MAX_PAYLOAD_BYTES);
-    err = TG_ERR_TOO_LARGE;
-  } else {
-    struct tg_put_req req = {.request_id = job->request_id, .payload = json,
-                             .payload_len = strlen(json), .priority = job->priority,
+    return TG_ERR_TOO_LARGE;
+  }
+  *req = (struct tg_put_req){.request_id = job->request_id, .payload = *json,
+                             .payload_len = len, .priority = job->priority,
                              .enqueued_at_ms = job->enqueued_at_ms};
+  return TG_OK;
+}
+
+tg_err_t tg_transport_put(tg_transport_t *t, const tg_job_t *job, uint64_t *index, char *errstr,
+                          size_t n) {
+  char *json;
+  struct tg_put_req req;
+  tg_err_t err = job_request(t, job, &json, &req, errstr, n);
+  if (err == TG_OK) {
     char rid[TG_MAX_REQUEST_ID_CHARS + 1];
     bool repeated;
     err = t->ops->put(t, &req, index, rid, &repeated, errstr, n);
   }
   free(json);
+  return err;
+}
+
+tg_err_t tg_transport_put_many(tg_transport_t *t, const tg_job_t *const *jobs, int count,
+                               uint64_t *indexes, char *errstr, size_t n) {
+  if (count < 1 || count > TG_TRANSPORT_PUT_MANY_MAX) {
+    snprintf(errstr, n, "put_many: 1-%d jobs at a time", TG_TRANSPORT_PUT_MANY_MAX);
+    return TG_ERR_INVAL;
+  }
+  char **json = calloc((size_t)count, sizeof(*json));
+  struct tg_put_req *reqs = calloc((size_t)count, sizeof(*reqs));
+  tg_err_t err = json && reqs ? TG_OK : TG_ERR_NOMEM;
+  if (err != TG_OK)
+    snprintf(errstr, n, "out of memory");
+  for (int i = 0; i < count && err == TG_OK; i++) {
+    indexes[i] = 0;
+    err = job_request(t, jobs[i], &json[i], &reqs[i], errstr, n);
+  }
+  if (err == TG_OK)
+    err = t->ops->put_many(t, reqs, count, indexes, errstr, n);
+  for (int i = 0; json && i < count; i++)
+    free(json[i]);
+  free(json);
+  free(reqs);
   return err;
 }
 
@@ -173,6 +209,68 @@ static tg_err_t publish(tg_transport_t *t, const tg_delivery_t *d, const tg_resu
   if (published)
     *published = pub;
   free(json);
+  return err;
+}
+
+tg_err_t tg_transport_complete_many(tg_transport_t *t, const tg_delivery_t *const *ds,
+                                    const tg_result_t *const *rs, int count, bool *published,
+                                    tg_err_t *errs, char *errstr, size_t n) {
+  if (count < 1 || count > TG_TRANSPORT_PUT_MANY_MAX) {
+    snprintf(errstr, n, "complete_many: 1-%d results at a time", TG_TRANSPORT_PUT_MANY_MAX);
+    return TG_ERR_INVAL;
+  }
+  struct tg_publish *ps = calloc((size_t)count, sizeof(*ps));
+  char **json = calloc((size_t)count, sizeof(*json));
+  tg_err_t err = ps && json ? TG_OK : TG_ERR_NOMEM;
+  for (int i = 0; i < count; i++) {
+    published[i] = false;
+    errs[i] = TG_ERR_NOMEM;
+  }
+  for (int i = 0; i < count && err == TG_OK; i++) {
+    if (!(json[i] = tg_result_serialize(rs[i]))) {
+      err = TG_ERR_NOMEM;
+      break;
+    }
+    ps[i] = (struct tg_publish){
+      .request_id = rs[i]->request_id,
+      .generation = rs[i]->generation,
+      .result_json = json[i],
+      .last_code = rs[i]->succeeded ? 0 : tg_code_info(rs[i]->error.code)->eas_last_code,
+    };
+  }
+  if (err == TG_OK)
+    err = t->ops->complete_many(t, ds, ps, count, published, errs, errstr, n);
+  else
+    snprintf(errstr, n, "out of memory");
+  for (int i = 0; json && i < count; i++)
+    free(json[i]);
+  free(json);
+  free(ps);
+  return err;
+}
+
+tg_err_t tg_transport_done_many(tg_transport_t *t, const tg_job_t *const *jobs, int count,
+                                bool *done, char *errstr, size_t n) {
+  if (count < 1 || count > TG_TRANSPORT_PUT_MANY_MAX) {
+    snprintf(errstr, n, "done_many: 1-%d jobs at a time", TG_TRANSPORT_PUT_MANY_MAX);
+    return TG_ERR_INVAL;
+  }
+  const char **ids = calloc((size_t)count, sizeof(*ids));
+  int64_t *gens = calloc((size_t)count, sizeof(*gens));
+  tg_err_t err = ids && gens ? TG_OK : TG_ERR_NOMEM;
+  for (int i = 0; i < count; i++) {
+    done[i] = false;
+    if (ids && gens) {
+      ids[i] = jobs[i]->request_id;
+      gens[i] = jobs[i]->generation;
+    }
+  }
+  if (err == TG_OK)
+    err = t->ops->done_many(t, ids, gens, count, done, errstr, n);
+  else
+    snprintf(errstr, n, "out of memory");
+  free(ids);
+  free(gens);
   return err;
 }
 
@@ -267,6 +365,125 @@ tg_err_t tg_transport_reclaim(tg_transport_t *t, int max, tg_delivery_t **out, i
   *out = d;
   *n_out = count;
   return TG_OK;
+}
+
+tg_err_t tg_transport_park_stale(tg_transport_t *t, int max, int *parked, int *dead_lettered,
+                                 char *errstr, size_t n) {
+  *parked = 0;
+  *dead_lettered = 0;
+  tg_delivery_t *d = NULL;
+  int count = 0;
+  tg_err_t err = t->ops->park_stale(t, max < 1 ? 1 : max, parked, &d, &count, errstr, n);
+  int kept = prepare_deliveries(t, d, count); /* buries every one: deliveries > max */
+  *dead_lettered = count - kept;
+  tg_deliveries_free(d, kept);
+  if (*parked)
+    tg_log(TG_INFO, "event=entries_parked count=%d env=%s", *parked, t->conf.env);
+  return err;
+}
+
+tg_err_t tg_transport_prune_consumers(tg_transport_t *t, int64_t idle_ms, int *removed,
+                                      char *errstr, size_t n) {
+  *removed = 0;
+  return t->ops->prune_consumers(t, idle_ms < 1 ? 1 : idle_ms, removed, errstr, n);
+}
+
+tg_err_t tg_transport_heartbeat(tg_transport_t *t, int64_t now_ms, char *errstr, size_t n) {
+  return t->ops->heartbeat(t, now_ms, errstr, n);
+}
+
+static bool lease_args_ok(const char *name, const char *holder, char *errstr, size_t n) {
+  if (!name || !*name || strlen(name) > 64 || !tg_charset_ok(name, TG_CS_ID) || !holder ||
+      !*holder || strlen(holder) > 128) {
+    snprintf(errstr, n, "lease: name must be 1-64 of %s, holder 1-128 characters",
+             tg_charset_describe(TG_CS_ID));
+    return false;
+  }
+  return true;
+}
+
+tg_err_t tg_transport_lease(tg_transport_t *t, const char *name, const char *holder,
+                            int64_t lease_ms, bool *held, char *errstr, size_t n) {
+  *held = false;
+  if (!lease_args_ok(name, holder, errstr, n))
+    return TG_ERR_INVAL;
+  return t->ops->lease(t, name, holder, lease_ms < 1 ? 1 : lease_ms, false, held, errstr, n);
+}
+
+tg_err_t tg_transport_lease_release(tg_transport_t *t, const char *name, const char *holder,
+                                    char *errstr, size_t n) {
+  bool held;
+  if (!lease_args_ok(name, holder, errstr, n))
+    return TG_ERR_INVAL;
+  return t->ops->lease(t, name, holder, 0, true, &held, errstr, n);
+}
+
+tg_err_t tg_transport_dlq_list(tg_transport_t *t, uint64_t from, int max,
+                               struct tg_dlq_entry **out, int *n_out, char *errstr, size_t n) {
+  *out = NULL;
+  *n_out = 0;
+  return t->ops->dlq_list(t, from, max < 1 ? 1 : max, out, n_out, errstr, n);
+}
+
+tg_err_t tg_transport_dlq_replay(tg_transport_t *t, uint64_t dlq_index, uint64_t *index,
+                                 int64_t *generation, char *request_id, char *errstr,
+                                 size_t n) {
+  struct tg_dlq_entry *e = NULL;
+  int ne = 0;
+  tg_err_t err = dlq_index ? tg_transport_dlq_list(t, dlq_index, 1, &e, &ne, errstr, n)
+                           : TG_ERR_NOT_FOUND;
+  if (err != TG_OK && err != TG_ERR_NOT_FOUND)
+    return err;
+  if (ne == 0 || e[0].dlq_index != dlq_index) {
+    tg_dlq_entries_free(e, ne);
+    snprintf(errstr, n, "no dead letter %llu", (unsigned long long)dlq_index);
+    return TG_ERR_NOT_FOUND;
+  }
+  char why[256];
+  tg_job_t *job = tg_job_parse(e[0].job, strlen(e[0].job), why, sizeof(why));
+  tg_dlq_entries_free(e, ne);
+  if (!job) {
+    snprintf(errstr, n, "dead letter %llu: its job cannot be replayed: %s",
+             (unsigned long long)dlq_index, why);
+    return TG_ERR_BAD_MSG;
+  }
+  job->generation++;
+  job->attempt = 1;
+  if (job->deadline_ms && job->deadline_ms <= tg_now_ms())
+    job->deadline_ms = 0; /* it would fail at once otherwise */
+  char *json = tg_job_serialize(job);
+  if (!json) {
+    tg_job_destroy(job);
+    snprintf(errstr, n, "out of memory");
+    return TG_ERR_NOMEM;
+  }
+  err = t->ops->dlq_requeue(t, dlq_index, job->request_id, json, job->priority,
+                            job->enqueued_at_ms, index, errstr, n);
+  if (err == TG_OK) {
+    *generation = job->generation;
+    snprintf(request_id, TG_MAX_REQUEST_ID_CHARS + 1, "%s", job->request_id);
+    tg_log(TG_INFO, "event=dead_letter_replayed request_id=%s generation=%lld index=%llu",
+           job->request_id, (long long)job->generation, (unsigned long long)*index);
+  }
+  free(json);
+  tg_job_destroy(job);
+  return err;
+}
+
+tg_err_t tg_transport_dlq_purge(tg_transport_t *t, uint64_t dlq_index, int64_t *purged,
+                                char *errstr, size_t n) {
+  *purged = 0;
+  return t->ops->dlq_purge(t, dlq_index, purged, errstr, n);
+}
+
+void tg_dlq_entries_free(struct tg_dlq_entry *e, int n) {
+  if (!e)
+    return;
+  for (int i = 0; i < n; i++) {
+    free(e[i].job);
+    free(e[i].result);
+  }
+  free(e);
 }
 
 tg_err_t tg_transport_complete(tg_transport_t *t, const tg_delivery_t *d, const tg_result_t *r,

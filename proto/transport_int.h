@@ -23,11 +23,22 @@ struct tg_transport_ops {
   void (*close)(tg_transport_t *t);
   tg_err_t (*put)(tg_transport_t *t, const struct tg_put_req *req, uint64_t *index,
                   char *request_id, bool *repeated, char *errstr, size_t n);
+  /* indexes[i] = 0 for a request not enqueued */
+  tg_err_t (*put_many)(tg_transport_t *t, const struct tg_put_req *reqs, int count,
+                       uint64_t *indexes, char *errstr, size_t n);
   /* fills index, priority, deliveries, entry_id, request_id, payload, enqueued_at_ms */
   tg_err_t (*take)(tg_transport_t *t, int max, int timeout_ms, tg_delivery_t **out, int *n_out,
                    char *errstr, size_t n);
   tg_err_t (*complete)(tg_transport_t *t, const tg_delivery_t *d, const struct tg_publish *p,
                        bool *published, char *errstr, size_t n);
+  /* errs[i] and published[i] per result; returns the first error */
+  tg_err_t (*complete_many)(tg_transport_t *t, const tg_delivery_t *const *ds,
+                            const struct tg_publish *ps, int count, bool *published,
+                            tg_err_t *errs, char *errstr, size_t n);
+  /* done[i]: a final result of generation >= generations[i] is stored */
+  tg_err_t (*done_many)(tg_transport_t *t, const char *const *request_ids,
+                        const int64_t *generations, int count, bool *done, char *errstr,
+                        size_t n);
   tg_err_t (*retry_later)(tg_transport_t *t, const tg_delivery_t *d, const char *request_id,
                           const char *job_json, bool priority, int64_t enqueued_at_ms,
                           int64_t due_ms, char *errstr, size_t n);
@@ -40,6 +51,23 @@ struct tg_transport_ops {
                           char *errstr, size_t n);
   tg_err_t (*reclaim)(tg_transport_t *t, int max, tg_delivery_t **out, int *n_out, char *errstr,
                       size_t n);
+  /* dead: entries past max_deliveries, claimed with their fields for burying */
+  tg_err_t (*park_stale)(tg_transport_t *t, int max, int *parked, tg_delivery_t **dead,
+                         int *n_dead, char *errstr, size_t n);
+  tg_err_t (*prune_consumers)(tg_transport_t *t, int64_t idle_ms, int *removed, char *errstr,
+                              size_t n);
+  tg_err_t (*heartbeat)(tg_transport_t *t, int64_t now_ms, char *errstr, size_t n);
+  /* take or renew (release: give up) the lease of a name */
+  tg_err_t (*lease)(tg_transport_t *t, const char *name, const char *holder, int64_t lease_ms,
+                    bool release, bool *held, char *errstr, size_t n);
+  tg_err_t (*dlq_list)(tg_transport_t *t, uint64_t from, int max, struct tg_dlq_entry **out,
+                       int *n_out, char *errstr, size_t n);
+  /* move a dead letter back to the input with the given (rewritten) job */
+  tg_err_t (*dlq_requeue)(tg_transport_t *t, uint64_t dlq_index, const char *request_id,
+                          const char *job_json, bool priority, int64_t enqueued_at_ms,
+                          uint64_t *index, char *errstr, size_t n);
+  tg_err_t (*dlq_purge)(tg_transport_t *t, uint64_t dlq_index, int64_t *purged, char *errstr,
+                        size_t n);
   tg_err_t (*depth)(tg_transport_t *t, struct tg_depth *out, char *errstr, size_t n);
   tg_err_t (*remove)(tg_transport_t *t, uint64_t index, bool *removed, char *errstr, size_t n);
   tg_err_t (*get_result)(tg_transport_t *t, const char *request_id, char **json_out,
