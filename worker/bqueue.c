@@ -56,6 +56,24 @@ bool tg_bqueue_push(tg_bqueue_t *q, void *item) {
   return ok;
 }
 
+size_t tg_bqueue_push_many(tg_bqueue_t *q, void *const *items, size_t count) {
+  size_t done = 0;
+  pthread_mutex_lock(&q->lock);
+  while (done < count) {
+    while (q->len == q->cap && !q->closed)
+      pthread_cond_wait(&q->not_full, &q->lock);
+    if (q->closed)
+      break;
+    for (; done < count && q->len < q->cap; done++) {
+      q->items[(q->head + q->len) % q->cap] = items[done];
+      q->len++;
+    }
+    pthread_cond_broadcast(&q->not_empty);
+  }
+  pthread_mutex_unlock(&q->lock);
+  return done;
+}
+
 void *tg_bqueue_pop(tg_bqueue_t *q) {
   pthread_mutex_lock(&q->lock);
   while (q->len == 0 && !q->closed)
@@ -69,6 +87,22 @@ void *tg_bqueue_pop(tg_bqueue_t *q) {
   }
   pthread_mutex_unlock(&q->lock);
   return item;
+}
+
+size_t tg_bqueue_pop_many(tg_bqueue_t *q, void **items, size_t max) {
+  pthread_mutex_lock(&q->lock);
+  while (q->len == 0 && !q->closed)
+    pthread_cond_wait(&q->not_empty, &q->lock);
+  size_t got = 0;
+  for (; got < max && q->len > 0; got++) {
+    items[got] = q->items[q->head];
+    q->head = (q->head + 1) % q->cap;
+    q->len--;
+  }
+  if (got)
+    pthread_cond_broadcast(&q->not_full);
+  pthread_mutex_unlock(&q->lock);
+  return got;
 }
 
 size_t tg_bqueue_wait_room(tg_bqueue_t *q, int timeout_ms) {

@@ -36,12 +36,32 @@ void tg_bqueue_destroy(tg_bqueue_t *q);
 bool tg_bqueue_push(tg_bqueue_t *q, void *item);
 
 /**
+ * tg_bqueue_push_many() - append several in order, waiting for room as needed
+ * @q:     the queue
+ * @items: the items
+ * @count: their number
+ *
+ * Return: how many were added (fewer only when the queue was closed).
+ */
+size_t tg_bqueue_push_many(tg_bqueue_t *q, void *const *items, size_t count);
+
+/**
  * tg_bqueue_pop() - take the oldest item, waiting for one
  * @q: the queue
  *
  * Return: the item, or NULL once the queue is closed and empty.
  */
 void *tg_bqueue_pop(tg_bqueue_t *q);
+
+/**
+ * tg_bqueue_pop_many() - take the oldest items, waiting for at least one
+ * @q:     the queue
+ * @items: where they go
+ * @max:   most items to take
+ *
+ * Return: the number taken; 0 once the queue is closed and empty.
+ */
+size_t tg_bqueue_pop_many(tg_bqueue_t *q, void **items, size_t max);
 
 /**
  * tg_bqueue_wait_room() - wait until a push would not block

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * main.c - tripgen-worker's command line: load and validate the config,
- * then serve the queue, check the config, or run one trip (--once).
+ * cli.c - tripgen-worker's command line: load and validate the config,
+ * then serve the queue, check the config, or run one trip (--once). The
+ * shipped binary (main.c) runs it with the stage backends its config names;
+ * a benchmark binary may hand in a stage set of its own.
  */
 #include "config.h"
 #include "tg_config.h"
@@ -43,7 +45,7 @@ static void on_signal(int sig) {
   stop_requested = 1;
 }
 
-int main(int argc, char **argv) {
+int tg_worker_main(int argc, char **argv, const struct tg_stage_set *stages) {
   const char *config = getenv("TRIPGEN_CONFIG"), *once = NULL;
   bool check = false;
   static const struct option opts[] = {
@@ -79,7 +81,7 @@ int main(int argc, char **argv) {
   tg_log_set_level_name(conf.log_level);
   signal(SIGPIPE, SIG_IGN);
 
-  tg_worker_t *w = tg_worker_new(&conf, !check && !once, errstr, sizeof(errstr));
+  tg_worker_t *w = tg_worker_new(&conf, stages, !check && !once, errstr, sizeof(errstr));
   if (!w) {
     fprintf(stderr, "tripgen-worker: %s\n", errstr);
     return check ? 2 : 1;

@@ -40,6 +40,7 @@ struct tg_worker_conf {
   int64_t housekeeping_interval_ms;
   int64_t lease_refresh_ms;       /* extend leases of running jobs this often */
   int take_batch;
+  int max_in_flight;              /* 0: bounded by the stage queues only */
 
   /* retries of the whole job */
   int max_attempts;

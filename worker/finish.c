@@ -130,8 +130,36 @@ static tg_err_t op_ack_done(tg_worker_t *w, tg_transport_t *t, struct job *j, vo
   return tg_transport_ack_if_done(t, &j->d, j->d.job->generation, arg, errstr, n);
 }
 
+/* What the end of a (non-duplicate) job is: published, retried or buried. */
+static enum action decide(const tg_worker_t *w, const struct job *j) {
+  if (j->failed && j->err.retryable && j->d.job)
+    return j->d.job->attempt < w->conf.max_attempts ? ACT_RETRY : ACT_DEAD;
+  return ACT_COMPLETE;
+}
+
+/* Metrics and the log line of a published (or dead-lettered) result. */
+static void report(const struct job *j, const tg_result_t *r, enum action act, bool published) {
+  char q[600];
+  enum tg_job_outcome o = act == ACT_DEAD                ? TG_OUTCOME_DEAD
+                          : !published && !j->failed ? TG_OUTCOME_DUPLICATE
+                          : j->failed                ? TG_OUTCOME_FAILED
+                                                     : TG_OUTCOME_SUCCEEDED;
+  tg_metrics_job(o, j->err.code);
+  if (o == TG_OUTCOME_SUCCEEDED)
+    tg_log(TG_INFO, "event=job_succeeded request_id=%s attempt=%lld total_ms=%lld url=%s",
+           j->d.request_id, (long long)r->attempt, (long long)r->timings_ms.total,
+           tg_logq(q, sizeof(q), r->n_images ? r->images[0].url : ""));
+  else if (o == TG_OUTCOME_DUPLICATE)
+    tg_log(TG_INFO, "event=job_duplicate request_id=%s (final result already published)",
+           j->d.request_id);
+  else
+    tg_log(TG_WARN, "event=job_%s request_id=%s code=%s stage=%s err=%s",
+           o == TG_OUTCOME_DEAD ? "dead_lettered" : "failed", j->d.request_id,
+           tg_code_info(j->err.code)->name, r->error.stage,
+           tg_logq(q, sizeof(q), r->error.message));
+}
+
 void tg_job_finish(tg_worker_t *w, tg_transport_t *t, struct job *j) {
-  enum action act = ACT_COMPLETE;
   if (j->duplicate) { /* ack only: never publish anything for a finished request */
     bool acked = false;
     if (with_retries(w, j, "ack_if_done", op_ack_done, t, &acked) && acked) {
@@ -145,8 +173,8 @@ void tg_job_finish(tg_worker_t *w, tg_transport_t *t, struct job *j) {
     return;
   }
   const tg_job_t *job = j->d.job;
-  if (j->failed && j->err.retryable && job) {
-    act = job->attempt < w->conf.max_attempts ? ACT_RETRY : ACT_DEAD;
+  enum action act = decide(w, j);
+  if (act != ACT_COMPLETE) {
     if (act == ACT_DEAD) {
       size_t l = strlen(j->err.message);
       snprintf(j->err.message + l, sizeof(j->err.message) - l, " (attempt %lld of %d)",
@@ -175,26 +203,49 @@ void tg_job_finish(tg_worker_t *w, tg_transport_t *t, struct job *j) {
   struct publish_arg a = {tg_job_result(w, j), act == ACT_DEAD, false};
   if (!a.r)
     return;
-  if (with_retries(w, j, act == ACT_DEAD ? "dead_letter" : "complete", op_publish, t, &a)) {
-    enum tg_job_outcome o = act == ACT_DEAD                  ? TG_OUTCOME_DEAD
-                            : !a.published && !j->failed ? TG_OUTCOME_DUPLICATE
-                            : j->failed                  ? TG_OUTCOME_FAILED
-                                                         : TG_OUTCOME_SUCCEEDED;
-    tg_metrics_job(o, j->err.code);
-    if (o == TG_OUTCOME_SUCCEEDED)
-      tg_log(TG_INFO, "event=job_succeeded request_id=%s attempt=%lld total_ms=%lld url=%s",
-             j->d.request_id, (long long)a.r->attempt, (long long)a.r->timings_ms.total,
-             tg_logq(q, sizeof(q), a.r->n_images ? a.r->images[0].url : ""));
-    else if (o == TG_OUTCOME_DUPLICATE)
-      tg_log(TG_INFO, "event=job_duplicate request_id=%s (final result already published)",
-             j->d.request_id);
-    else
-      tg_log(TG_WARN, "event=job_%s request_id=%s code=%s stage=%s err=%s",
-             o == TG_OUTCOME_DEAD ? "dead_lettered" : "failed", j->d.request_id,
-             tg_code_info(j->err.code)->name, a.r->error.stage,
-             tg_logq(q, sizeof(q), a.r->error.message));
-  }
+  if (with_retries(w, j, act == ACT_DEAD ? "dead_letter" : "complete", op_publish, t, &a))
+    report(j, a.r, act, a.published);
   tg_result_destroy(a.r);
+}
+
+void tg_jobs_finish(tg_worker_t *w, tg_transport_t *t, struct job **jobs, int count) {
+  /* plain completions go together: one round trip publishes and acks them all */
+  struct job **batch = calloc((size_t)count, sizeof(*batch));
+  const tg_delivery_t **ds = calloc((size_t)count, sizeof(*ds));
+  tg_result_t **rs = calloc((size_t)count, sizeof(*rs));
+  bool *published = calloc((size_t)count, sizeof(*published));
+  tg_err_t *errs = calloc((size_t)count, sizeof(*errs));
+  bool batching = batch && ds && rs && published && errs;
+  int k = 0;
+  for (int i = 0; i < count; i++) {
+    struct job *j = jobs[i];
+    if (!batching || j->duplicate || decide(w, j) != ACT_COMPLETE ||
+        !(rs[k] = tg_job_result(w, j))) {
+      tg_job_finish(w, t, j);
+      continue;
+    }
+    ds[k] = &j->d;
+    batch[k++] = j;
+  }
+  char errstr[512];
+  if (k > 0 && tg_transport_complete_many(t, ds, (const tg_result_t *const *)rs, k, published,
+                                          errs, errstr, sizeof(errstr)) != TG_OK)
+    tg_log(TG_WARN, "event=complete_batch_failed count=%d err=\"%s\" (completing one by one)",
+           k, errstr);
+  for (int i = 0; i < k; i++) {
+    if (errs[i] == TG_OK) {
+      atomic_store(&w->queue_ok, true);
+      report(batch[i], rs[i], ACT_COMPLETE, published[i]);
+    } else {
+      tg_job_finish(w, t, batch[i]); /* with its own retries */
+    }
+    tg_result_destroy(rs[i]);
+  }
+  free(batch);
+  free(ds);
+  free(rs);
+  free(published);
+  free(errs);
 }
 
 void tg_job_free(struct job *j) {

@@ -16,13 +16,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* ---- creation ----------------------------------------------------------- */
 
-static tg_err_t create_stages(tg_worker_t *w, char *errstr, size_t n) {
+static tg_err_t create_stages(tg_worker_t *w, const struct tg_stage_set *set, char *errstr,
+                              size_t n) {
   const struct tg_worker_conf *c = &w->conf;
   struct stages *st = &w->st;
-  if (!(st->prompt = tg_prompt_find(c->prompt_backend)) ||
+  w->stage_set_name = set ? set->name : "config";
+  if (set) {
+    st->prompt = set->prompt;
+    st->diffusion = set->diffusion;
+    st->postproc = set->postproc;
+    st->storage = set->storage;
+  }
+  if (set ? !st->prompt || !st->diffusion || !st->postproc || !st->storage :
+      !(st->prompt = tg_prompt_find(c->prompt_backend)) ||
       !(st->diffusion = tg_diffusion_find(c->diffusion_backend)) ||
       !(st->postproc = tg_postproc_find(c->postproc_backend)) ||
       !(st->storage = tg_storage_find(c->storage_backend))) {
@@ -38,8 +48,8 @@ static tg_err_t create_stages(tg_worker_t *w, char *errstr, size_t n) {
   return TG_OK;
 }
 
-tg_worker_t *tg_worker_new(const struct tg_worker_conf *conf, bool queue, char *errstr,
-                           size_t n) {
+tg_worker_t *tg_worker_new(const struct tg_worker_conf *conf, const struct tg_stage_set *stages,
+                           bool queue, char *errstr, size_t n) {
   static bool curl_ready;
   if (!curl_ready && !(curl_ready = tg_http_global_init())) {
     snprintf(errstr, n, "libcurl initialisation failed");
@@ -57,7 +67,8 @@ tg_worker_t *tg_worker_new(const struct tg_worker_conf *conf, bool queue, char *
   if (!w->conf.lease_refresh_ms)
     w->conf.lease_refresh_ms = qc->visibility_timeout_ms / 3;
   pthread_mutex_init(&w->lock, NULL);
-  if (create_stages(w, errstr, n) != TG_OK)
+  pthread_cond_init(&w->slot_free, NULL);
+  if (create_stages(w, stages, errstr, n) != TG_OK)
     goto err;
   if (queue) {
     if (!(w->taker = tg_transport_new(qc, errstr, n)))
@@ -93,6 +104,7 @@ void tg_worker_destroy(tg_worker_t *w) {
   for (int s = 0; s < TG_STAGE__COUNT; s++)
     tg_bqueue_destroy(w->q[s]);
   tg_bqueue_destroy(w->q_finish);
+  pthread_cond_destroy(&w->slot_free);
   pthread_mutex_destroy(&w->lock);
   free(w);
 }
@@ -126,7 +138,28 @@ static void untrack(tg_worker_t *w, struct job *j) {
   if (j->next)
     j->next->prev = j->prev;
   w->n_inflight--;
+  pthread_cond_signal(&w->slot_free);
   pthread_mutex_unlock(&w->lock);
+}
+
+/* Room under queue.max_in_flight, waiting up to wait_ms for some; the
+ * stage queues bound the rest. */
+static size_t window_room(tg_worker_t *w, size_t want, int64_t wait_ms) {
+  int cap = w->conf.max_in_flight;
+  if (cap <= 0)
+    return want;
+  pthread_mutex_lock(&w->lock);
+  if (w->n_inflight >= cap && wait_ms > 0) {
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+    until.tv_sec += wait_ms / 1000 + until.tv_nsec / 1000000000L;
+    until.tv_nsec %= 1000000000L;
+    pthread_cond_timedwait(&w->slot_free, &w->lock, &until);
+  }
+  size_t room = w->n_inflight < cap ? (size_t)(cap - w->n_inflight) : 0;
+  pthread_mutex_unlock(&w->lock);
+  return room < want ? room : want;
 }
 
 static int inflight_count(tg_worker_t *w) {
@@ -138,23 +171,11 @@ static int inflight_count(tg_worker_t *w) {
 
 /* ---- intake: what happens to a delivery before the first stage ---------- */
 
-static bool result_exists(tg_worker_t *w, tg_transport_t *t, const tg_job_t *job) {
-  char *json = NULL, errstr[256];
-  if (tg_transport_get_result(t, job->request_id, &json, errstr, sizeof(errstr)) != TG_OK)
-    return false;
-  tg_result_t *r = tg_result_parse(json, strlen(json), errstr, sizeof(errstr));
-  bool done = r && r->generation >= job->generation;
-  tg_result_destroy(r);
-  free(json);
-  (void)w;
-  return done;
-}
-
 /* Moves a delivery into a tracked job (its lease is refreshed from now on)
  * and decides where it goes: the first stage, or straight to the finisher
  * when it must not run. Takes ownership of d's contents. NULL: not admitted
  * (already in flight here, or out of memory: it stays pending). */
-static struct job *admit(tg_worker_t *w, tg_transport_t *t, tg_delivery_t *d) {
+static struct job *admit(tg_worker_t *w, tg_delivery_t *d, bool done) {
   struct job *j = calloc(1, sizeof(*j));
   if (!j)
     return NULL;
@@ -173,7 +194,7 @@ static struct job *admit(tg_worker_t *w, tg_transport_t *t, tg_delivery_t *d) {
                 "job is for env '%s' but this worker serves '%s'", job->env, w->conf.env);
   } else if (tg_job_past_deadline(j)) {
     tg_job_fail(j, "input", TG_CODE_DEADLINE_EXCEEDED, false, "deadline passed while queued");
-  } else if (result_exists(w, t, job)) {
+  } else if (done) {
     j->duplicate = true;
   } else {
     for (size_t i = 0; i < job->options.n_variants; i++)
@@ -189,6 +210,34 @@ static struct job *admit(tg_worker_t *w, tg_transport_t *t, tg_delivery_t *d) {
          (long long)j->d.deliveries,
          j->failed ? " outcome=refused" : j->duplicate ? " outcome=duplicate" : "");
   return j;
+}
+
+/* Admits a batch of deliveries into jobs[] (NULL where not admitted),
+ * asking in one round trip which of them already have a final result. */
+static void admit_all(tg_worker_t *w, tg_transport_t *t, tg_delivery_t *d, int nd,
+                      struct job **jobs) {
+  const tg_job_t **valid = calloc((size_t)nd, sizeof(*valid));
+  bool *done = calloc((size_t)nd, sizeof(*done));
+  int *at = calloc((size_t)nd, sizeof(*at));
+  int k = 0;
+  char errstr[256];
+  for (int i = 0; valid && done && at && i < nd; i++)
+    if (d[i].job) {
+      at[k] = i;
+      valid[k++] = d[i].job;
+    }
+  bool known = k > 0 && tg_transport_done_many(t, valid, k, done, errstr, sizeof(errstr)) == TG_OK;
+  if (k > 0 && !known) /* they run: completing publishes nothing for a finished request */
+    tg_log(TG_WARN, "event=result_check_failed count=%d err=\"%s\"", k, errstr);
+  bool *done_at = calloc((size_t)nd, sizeof(*done_at));
+  for (int i = 0; known && done_at && i < k; i++)
+    done_at[at[i]] = done[i];
+  for (int i = 0; i < nd; i++)
+    jobs[i] = admit(w, &d[i], done_at && done_at[i]);
+  free(valid);
+  free(done);
+  free(at);
+  free(done_at);
 }
 
 /* Send an admitted job on; blocks while the first stage is full. */
@@ -207,36 +256,69 @@ struct stage_thread {
   enum tg_stage_id stage;
 };
 
+#define STAGE_BATCH 64
+
+/* Push jobs on; the ones a closing queue refuses leave the pipeline. */
+static void pass_on(tg_worker_t *w, tg_bqueue_t *q, struct job **jobs, size_t count) {
+  size_t pushed = count ? tg_bqueue_push_many(q, (void *const *)jobs, count) : 0;
+  for (size_t i = pushed; i < count; i++) {
+    untrack(w, jobs[i]);
+    tg_job_free(jobs[i]);
+  }
+}
+
+/* A stage thread. The only thread of its stage takes whatever waits, to
+ * wake less often; where several share a stage, each takes one job at a
+ * time so that none holds jobs another could be running. */
 static void *stage_main(void *arg) {
   struct stage_thread *st = arg;
   tg_worker_t *w = st->w;
   enum tg_stage_id s = st->stage;
-  struct job *j;
-  while ((j = tg_bqueue_pop(w->q[s]))) {
-    if (atomic_load(&j->lost)) { /* another consumer owns it now */
-      tg_log(TG_WARN, "event=job_dropped request_id=%s reason=lease_lost", j->d.request_id);
-      untrack(w, j);
-      tg_job_free(j);
-      continue;
+  int caps[TG_STAGE__COUNT] = {w->conf.prompt_concurrency, w->conf.diffusion_slots,
+                               w->conf.postproc_concurrency, w->conf.upload_concurrency};
+  size_t batch = caps[s] == 1 ? STAGE_BATCH : 1, got;
+  void *items[STAGE_BATCH];
+  struct job *onward[STAGE_BATCH], *finished[STAGE_BATCH];
+  while ((got = tg_bqueue_pop_many(w->q[s], items, batch)) > 0) {
+    size_t n_on = 0, n_fin = 0;
+    for (size_t i = 0; i < got; i++) {
+      struct job *j = items[i];
+      if (atomic_load(&j->lost)) { /* another consumer owns it now */
+        tg_log(TG_WARN, "event=job_dropped request_id=%s reason=lease_lost", j->d.request_id);
+        untrack(w, j);
+        tg_job_free(j);
+        continue;
+      }
+      if (tg_stage_run(w, s, j) && s + 1 < TG_STAGE__COUNT)
+        onward[n_on++] = j;
+      else
+        finished[n_fin++] = j;
     }
-    bool ok = tg_stage_run(w, s, j);
-    tg_bqueue_t *next = ok && s + 1 < TG_STAGE__COUNT ? w->q[s + 1] : w->q_finish;
-    if (!tg_bqueue_push(next, j)) {
-      untrack(w, j);
-      tg_job_free(j);
-    }
+    if (s + 1 < TG_STAGE__COUNT)
+      pass_on(w, w->q[s + 1], onward, n_on);
+    pass_on(w, w->q_finish, finished, n_fin);
   }
   return NULL;
 }
 
+#define FINISH_BATCH 64
+
 static void *finisher_main(void *arg) {
   tg_worker_t *w = arg;
-  struct job *j;
-  while ((j = tg_bqueue_pop(w->q_finish))) {
-    if (!atomic_load(&j->lost))
-      tg_job_finish(w, w->finisher, j);
-    untrack(w, j);
-    tg_job_free(j);
+  void *items[FINISH_BATCH];
+  size_t got;
+  while ((got = tg_bqueue_pop_many(w->q_finish, items, FINISH_BATCH)) > 0) {
+    struct job *live[FINISH_BATCH];
+    int k = 0;
+    for (size_t i = 0; i < got; i++)
+      if (!atomic_load(&((struct job *)items[i])->lost))
+        live[k++] = items[i];
+    if (k > 0)
+      tg_jobs_finish(w, w->finisher, live, k);
+    for (size_t i = 0; i < got; i++) {
+      untrack(w, items[i]);
+      tg_job_free(items[i]);
+    }
   }
   return NULL;
 }
@@ -261,7 +343,7 @@ static void *consumer_main(void *arg) {
       dispatch(w, j);
     }
     size_t room = tg_bqueue_wait_room(w->q[TG_STAGE_PROMPT], 500);
-    if (room == 0)
+    if (room == 0 || (room = window_room(w, room, 500)) == 0)
       continue;
     int max = (int)room < w->conf.take_batch ? (int)room : w->conf.take_batch;
     tg_delivery_t *d;
@@ -279,9 +361,8 @@ static void *consumer_main(void *arg) {
     tg_metrics_count_taken(nd);
     /* track the whole batch first, so every job's lease is kept while we wait */
     struct job **jobs = nd ? calloc((size_t)nd, sizeof(*jobs)) : NULL;
-    for (int i = 0; i < nd; i++)
-      if (jobs)
-        jobs[i] = admit(w, w->taker, &d[i]);
+    if (jobs)
+      admit_all(w, w->taker, d, nd, jobs);
     for (int i = 0; i < nd; i++)
       if (jobs && jobs[i])
         dispatch(w, jobs[i]);
@@ -330,6 +411,8 @@ static void refresh_leases(tg_worker_t *w) {
 
 static void housekeeping_round(tg_worker_t *w) {
   char errstr[512];
+  if (tg_transport_heartbeat(w->keeper, tg_now_ms(), errstr, sizeof(errstr)) != TG_OK)
+    tg_log(TG_WARN, "event=heartbeat_failed err=\"%s\"", errstr);
   if (w->conf.housekeeping) {
     int promoted = 0;
     if (tg_transport_promote_due(w->keeper, tg_now_ms(), 100, &promoted, errstr,
@@ -339,6 +422,7 @@ static void housekeeping_round(tg_worker_t *w) {
       tg_log(TG_INFO, "event=retries_promoted count=%d", promoted);
     /* claim no more than the first stage can take, less what already waits */
     size_t room = atomic_load(&w->stopping) ? 0 : tg_bqueue_wait_room(w->q[TG_STAGE_PROMPT], 0);
+    room = window_room(w, room, 0);
     pthread_mutex_lock(&w->lock);
     for (struct job *x = w->reclaimed; x && room > 0; x = x->reclaimed_next)
       room--;
@@ -348,8 +432,11 @@ static void housekeeping_round(tg_worker_t *w) {
       int nd;
       if (tg_transport_reclaim(w->keeper, (int)room, &d, &nd, errstr, sizeof(errstr)) ==
           TG_OK) {
-        for (int i = 0; i < nd; i++) {
-          struct job *j = admit(w, w->keeper, &d[i]);
+        struct job **jobs = nd ? calloc((size_t)nd, sizeof(*jobs)) : NULL;
+        if (jobs)
+          admit_all(w, w->keeper, d, nd, jobs);
+        for (int i = 0; jobs && i < nd; i++) {
+          struct job *j = jobs[i];
           if (!j)
             continue;
           pthread_mutex_lock(&w->lock); /* the consumer dispatches it */
@@ -357,6 +444,7 @@ static void housekeeping_round(tg_worker_t *w) {
           w->reclaimed = j;
           pthread_mutex_unlock(&w->lock);
         }
+        free(jobs);
         tg_deliveries_free(d, nd);
       } else {
         tg_log(TG_WARN, "event=reclaim_failed err=\"%s\"", errstr);
@@ -443,9 +531,12 @@ int tg_worker_run(tg_worker_t *w, volatile sig_atomic_t *stop) {
   char errstr[512];
   int caps[TG_STAGE__COUNT] = {c->prompt_concurrency, c->diffusion_slots,
                                c->postproc_concurrency, c->upload_concurrency};
-  for (int s = 0; s < TG_STAGE__COUNT; s++)
-    if (!(w->q[s] = tg_bqueue_new((size_t)caps[s])))
+  for (int s = 0; s < TG_STAGE__COUNT; s++) {
+    /* with a window, the window bounds the jobs held: any stage may queue them */
+    int slots = c->max_in_flight > caps[s] ? c->max_in_flight : caps[s];
+    if (!(w->q[s] = tg_bqueue_new((size_t)slots)))
       return 1;
+  }
   if (!(w->q_finish = tg_bqueue_new(64)))
     return 1;
   if (*c->http_listen) {
@@ -474,10 +565,11 @@ int tg_worker_run(tg_worker_t *w, volatile sig_atomic_t *stop) {
   pthread_create(&finisher, NULL, finisher_main, w);
   pthread_create(&keeper, NULL, keeper_main, &ka);
   pthread_create(&consumer, NULL, consumer_main, w);
-  tg_log(TG_INFO, "event=worker_started env=%s consumer=%s prompt=%s diffusion=%s postproc=%s "
-                  "storage=%s slots=%d", c->env, tg_transport_consumer(w->taker),
-         c->prompt_backend, c->diffusion_backend, c->postproc_backend, c->storage_backend,
-         c->diffusion_slots);
+  tg_log(TG_INFO, "event=worker_started env=%s consumer=%s stage_set=%s prompt=%s diffusion=%s "
+                  "postproc=%s storage=%s slots=%d max_in_flight=%d",
+         c->env, tg_transport_consumer(w->taker), w->stage_set_name, w->st.prompt->name,
+         w->st.diffusion->name, w->st.postproc->name, w->st.storage->name, c->diffusion_slots,
+         c->max_in_flight);
 
   while (!*stop)
     tg_sleep_ms(50);

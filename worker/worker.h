@@ -13,20 +13,46 @@
 
 #include <signal.h>
 
+struct tg_prompt_ops;
+struct tg_diffusion_ops;
+struct tg_postproc_ops;
+struct tg_storage_ops;
+
 typedef struct tg_worker_s tg_worker_t;
+
+/* The four stage backends of a worker, when not the ones its config names. */
+struct tg_stage_set {
+  const char *name;                        /* for the start-up log line */
+  const struct tg_prompt_ops *prompt;
+  const struct tg_diffusion_ops *diffusion;
+  const struct tg_postproc_ops *postproc;
+  const struct tg_storage_ops *storage;
+};
 
 #define TG_WORKER_HANDED_BACK 3
 
 /**
  * tg_worker_new() - create the stage backends; connect to the queue
  * @conf:   validated configuration (copied)
+ * @stages: the stage backends; NULL: those the config names
  * @queue:  false for --once and --check-config (no queue connection)
  * @errstr: reason on failure
  * @n:      its size
  *
  * Return: the worker, or NULL.
  */
-tg_worker_t *tg_worker_new(const struct tg_worker_conf *conf, bool queue, char *errstr, size_t n);
+tg_worker_t *tg_worker_new(const struct tg_worker_conf *conf, const struct tg_stage_set *stages,
+                           bool queue, char *errstr, size_t n);
+
+/**
+ * tg_worker_main() - the tripgen-worker command line (--help lists it)
+ * @argc:   as main()'s
+ * @argv:   as main()'s
+ * @stages: the stage backends; NULL: those the config names
+ *
+ * Return: the process exit code.
+ */
+int tg_worker_main(int argc, char **argv, const struct tg_stage_set *stages);
 
 /**
  * tg_worker_run() - serve until *stop becomes non-zero, then drain

@@ -63,7 +63,9 @@ struct tg_worker_s {
   tg_transport_t *keeper;          /* housekeeping thread and hand-back */
   tg_bqueue_t *q[TG_STAGE__COUNT]; /* input queue of each stage */
   tg_bqueue_t *q_finish;
+  const char *stage_set_name;      /* "config", or the name of a handed-in stage set */
   pthread_mutex_t lock;            /* guards the in-flight list */
+  pthread_cond_t slot_free;        /* signalled when a job leaves the in-flight list */
   struct job *inflight;
   int n_inflight;
   struct job *reclaimed;           /* admitted by the keeper, dispatched by the consumer */
@@ -83,6 +85,7 @@ void tg_job_fail(struct job *j, const char *stage, tg_code_t code, bool retryabl
 /* finish.c */
 tg_result_t *tg_job_result(const tg_worker_t *w, const struct job *j);
 void tg_job_finish(tg_worker_t *w, tg_transport_t *t, struct job *j);
+void tg_jobs_finish(tg_worker_t *w, tg_transport_t *t, struct job **jobs, int count);
 void tg_job_free(struct job *j);
 
 #endif
