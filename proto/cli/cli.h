@@ -57,5 +57,6 @@ int cli_depth(int argc, char **argv);
 int cli_validate(int argc, char **argv);
 int cli_limits(int argc, char **argv);
 int cli_errors(int argc, char **argv);
+int cli_dlq(int argc, char **argv);
 
 #endif

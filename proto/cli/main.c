@@ -24,12 +24,15 @@ static const char usage[] =
     "  get [--env E] REQUEST_ID\n"
     "                      print the latest result of a request (exit 1: none yet)\n"
     "  depth [--env E]     queue depth as JSON: waiting, pending, delayed, dead\n"
+    "  dlq list|show|replay|purge [--env E] [ARGS]\n"
+    "                      dead letters: list them, show one, re-queue them as a new\n"
+    "                      generation, or delete them ('tripgen dlq --help')\n"
     "  validate [--kind trip|job|result] FILE...\n"
     "                      check messages without a queue (exit 2 on the first bad one)\n"
     "  limits [--markdown] the size bounds tripgen enforces\n"
     "  errors [--markdown] the wire error codes, EAS lastCode and retryability\n"
     "\n"
-    "Queue options (put, watch, get, depth):\n"
+    "Queue options (put, watch, get, depth, dlq):\n"
     "  --env E        environment (default: $TRIPGEN_ENV or dev)\n"
     "  --redis URL    redis://[[user]:password@]host[:port][/db] or unix:///path\n"
     "                 (default: $TRIPGEN_REDIS_URL or redis://127.0.0.1:6379)\n"
@@ -96,7 +99,7 @@ static const struct {
 } commands[] = {
   {"put", cli_put},         {"watch", cli_watch},   {"get", cli_get},
   {"depth", cli_depth},     {"validate", cli_validate}, {"limits", cli_limits},
-  {"errors", cli_errors},
+  {"errors", cli_errors},   {"dlq", cli_dlq},
 };
 
 int main(int argc, char **argv) {
