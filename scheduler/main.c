@@ -3,6 +3,7 @@
  * main.c - tripgen-scheduler's command line: load the config, serve the EAS
  * queue API of every service until SIGTERM, or check the config.
  */
+#include "control.h"
 #include "sch_config.h"
 #include "server.h"
 #include "tg_config.h"
@@ -20,7 +21,10 @@ static const char usage[] =
     "\n"
     "Serves the PAI-EAS asynchronous queue API (put, get, watch, commit, ...) for each\n"
     "configured service on top of the env's Redis streams, so EAS SDK clients work\n"
-    "unchanged. See docs/eas-api.md. SIGTERM or SIGINT stops it.\n"
+    "unchanged (docs/eas-api.md). Runs the control loops (promote due retries, reclaim\n"
+    "jobs of dead workers, dead-letter poison jobs, remove idle consumers) on the\n"
+    "replica holding each env's lease, and serves GET /metrics and /v1/autoscale\n"
+    "for autoscalers (docs/autoscaling.md). SIGTERM or SIGINT stops it.\n"
     "\n"
     "  --config FILE   JSON config (default: $TRIPGEN_SCHEDULER_CONFIG)\n"
     "  --check-config  validate and print the effective config (tokens masked)\n"
@@ -81,9 +85,12 @@ int main(int argc, char **argv) {
   sigaction(SIGTERM, &sa, NULL);
   sigaction(SIGINT, &sa, NULL);
   int port = 0;
-  sch_server_t *s = sch_server_start(&conf, &port, errstr, sizeof(errstr));
+  sch_control_t *control = sch_control_start(&conf, errstr, sizeof(errstr));
+  sch_server_t *s = control ? sch_server_start(&conf, control, &port, errstr, sizeof(errstr))
+                            : NULL;
   if (!s) {
     fprintf(stderr, "tripgen-scheduler: %s\n", errstr);
+    sch_control_stop(control);
     return 1;
   }
   tg_log(TG_INFO, "event=http_listening port=%d", port);
@@ -94,6 +101,7 @@ int main(int argc, char **argv) {
     tg_sleep_ms(100);
   tg_log(TG_INFO, "event=stopping");
   sch_server_stop(s);
+  sch_control_stop(control);
   tg_log(TG_INFO, "event=stopped");
   return 0;
 }

@@ -41,9 +41,70 @@ static bool read_token_file(const char *path, char *out, size_t size, char *errs
 static const char *const service_keys[] = {
   "name", "env", "token_env", "token_file", "strict_put", "idempotency_ttl_ms", "max_watchers",
   "max_long_polls",
-  "visibility_timeout_ms", "queue_cap", "sink_max_len", NULL};
+  "visibility_timeout_ms", "queue_cap", "sink_max_len", "max_deliveries", "consumer_idle_ms",
+  "autoscale", NULL};
 static const char *const root_keys[] = {"listen", "redis", "log", "long_poll_max_ms",
-                                        "threads", "services", NULL};
+                                        "threads", "control", "services", NULL};
+
+/* One optional integer key within [min, max]; *v holds the default. */
+static bool opt_int(json_t *o, const char *path, const char *key, int64_t min, int64_t max,
+                    int64_t *v, char *errstr, size_t n) {
+  return tg_v_int(o, path, key, false, min, max, v, errstr, n);
+}
+
+static bool load_autoscale(json_t *svc, const char *path, struct sch_autoscale_conf *a,
+                           char *errstr, size_t n) {
+  static const char *const keys[] = {"target_backlog_per_worker", "min_workers", "max_workers",
+                                     "active_window_ms", NULL};
+  char sub[64];
+  json_t *o;
+  a->target_backlog_per_worker = 4;
+  a->min_workers = 0;
+  a->max_workers = 20;
+  a->active_window_ms = 30000;
+  snprintf(sub, sizeof(sub), "%s.autoscale", path);
+  if (!tg_v_child(svc, path, "autoscale", JSON_OBJECT, false, false, &o, errstr, n))
+    return false;
+  if (!o)
+    return true;
+  if (!tg_v_keys(o, sub, keys, errstr, n) ||
+      !opt_int(o, sub, "target_backlog_per_worker", 1, 1000000, &a->target_backlog_per_worker,
+               errstr, n) ||
+      !opt_int(o, sub, "min_workers", 0, 100000, &a->min_workers, errstr, n) ||
+      !opt_int(o, sub, "max_workers", 1, 100000, &a->max_workers, errstr, n) ||
+      !opt_int(o, sub, "active_window_ms", 1000, 86400000, &a->active_window_ms, errstr, n))
+    return false;
+  if (a->min_workers > a->max_workers) {
+    snprintf(errstr, n, "%s: min_workers %lld is above max_workers %lld", sub,
+             (long long)a->min_workers, (long long)a->max_workers);
+    return false;
+  }
+  return true;
+}
+
+static bool load_control(json_t *root, struct sch_control_conf *c, char *errstr, size_t n) {
+  static const char *const keys[] = {"enabled", "interval_ms", "lease_ms", NULL};
+  json_t *o;
+  c->enabled = true;
+  c->interval_ms = 1000;
+  c->lease_ms = 10000;
+  if (!tg_v_child(root, "", "control", JSON_OBJECT, false, false, &o, errstr, n))
+    return false;
+  if (!o)
+    return true;
+  if (!tg_v_keys(o, "control", keys, errstr, n) ||
+      !tg_v_bool(o, "control", "enabled", false, &c->enabled, errstr, n) ||
+      !opt_int(o, "control", "interval_ms", 50, 60000, &c->interval_ms, errstr, n) ||
+      !opt_int(o, "control", "lease_ms", 500, 600000, &c->lease_ms, errstr, n))
+    return false;
+  if (c->lease_ms < 3 * c->interval_ms) {
+    snprintf(errstr, n, "control.lease_ms: %lld must be at least 3 × interval_ms (%lld), so a "
+                        "live leader renews it in time", (long long)c->lease_ms,
+             (long long)c->interval_ms);
+    return false;
+  }
+  return true;
+}
 
 static bool load_service(json_t *o, size_t i, struct sch_service_conf *s, char *errstr,
                          size_t n) {
@@ -131,7 +192,15 @@ static bool load_service(json_t *o, size_t i, struct sch_service_conf *s, char *
   if (!tg_v_int(o, path, "sink_max_len", false, 100, 100000000, &x, errstr, n))
     return false;
   s->sink_max_len = x;
-  return true;
+  x = 5;
+  if (!opt_int(o, path, "max_deliveries", 1, 1000, &x, errstr, n))
+    return false;
+  s->max_deliveries = (int)x;
+  s->consumer_idle_ms = 3600000;
+  if (!opt_int(o, path, "consumer_idle_ms", 1000, 30LL * 86400000, &s->consumer_idle_ms, errstr,
+               n))
+    return false;
+  return load_autoscale(o, path, &s->autoscale, errstr, n);
 }
 
 tg_err_t sch_conf_load(struct sch_conf *c, const char *path, char *errstr, size_t n) {
@@ -179,6 +248,7 @@ tg_err_t sch_conf_load(struct sch_conf *c, const char *path, char *errstr, size_
   x = c->threads;
   ok = ok && tg_v_int(root, "", "threads", false, 4, 1024, &x, why, sizeof(why));
   c->threads = (int)x;
+  ok = ok && load_control(root, &c->control, why, sizeof(why));
   ok = ok && tg_v_child(root, "", "services", JSON_ARRAY, true, false, &services, why,
                         sizeof(why));
   if (ok && (json_array_size(services) < 1 || json_array_size(services) > SCH_MAX_SERVICES)) {
@@ -227,18 +297,28 @@ void sch_conf_print(const struct sch_conf *c, FILE *f) {
   for (size_t i = 0; i < c->n_services; i++) {
     const struct sch_service_conf *s = &c->services[i];
     json_array_append_new(
-        svcs, json_pack("{s:s, s:s, s:s, s:b, s:I, s:i, s:i, s:I, s:I, s:I}", "name", s->name,
+        svcs, json_pack("{s:s, s:s, s:s, s:b, s:I, s:i, s:i, s:I, s:I, s:I, s:i, s:I, "
+                        "s:{s:I, s:I, s:I, s:I}}", "name", s->name,
                         "env", s->env, "token", "***", "strict_put", s->strict_put,
                         "idempotency_ttl_ms", (json_int_t)s->idempotency_ttl_ms, "max_watchers",
                         s->max_watchers, "max_long_polls", s->max_long_polls,
                         "visibility_timeout_ms",
                         (json_int_t)s->visibility_timeout_ms, "queue_cap",
-                        (json_int_t)s->queue_cap, "sink_max_len", (json_int_t)s->sink_max_len));
+                        (json_int_t)s->queue_cap, "sink_max_len", (json_int_t)s->sink_max_len,
+                        "max_deliveries", s->max_deliveries, "consumer_idle_ms",
+                        (json_int_t)s->consumer_idle_ms, "autoscale",
+                        "target_backlog_per_worker",
+                        (json_int_t)s->autoscale.target_backlog_per_worker, "min_workers",
+                        (json_int_t)s->autoscale.min_workers, "max_workers",
+                        (json_int_t)s->autoscale.max_workers, "active_window_ms",
+                        (json_int_t)s->autoscale.active_window_ms));
   }
-  json_t *root = json_pack("{s:s, s:{s:s}, s:{s:s}, s:I, s:i, s:o}", "listen", c->listen, "redis",
-                           "url", shown, "log", "level", c->log_level, "long_poll_max_ms",
-                           (json_int_t)c->long_poll_max_ms, "threads", c->threads, "services",
-                           svcs);
+  json_t *root = json_pack("{s:s, s:{s:s}, s:{s:s}, s:I, s:i, s:{s:b, s:I, s:I}, s:o}", "listen",
+                           c->listen, "redis", "url", shown, "log", "level", c->log_level,
+                           "long_poll_max_ms", (json_int_t)c->long_poll_max_ms, "threads",
+                           c->threads, "control", "enabled", c->control.enabled, "interval_ms",
+                           (json_int_t)c->control.interval_ms, "lease_ms",
+                           (json_int_t)c->control.lease_ms, "services", svcs);
   char *s = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
   fprintf(f, "%s\n", s ? s : "{}");
   free(s);

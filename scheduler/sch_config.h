@@ -17,6 +17,14 @@
 
 #define SCH_MAX_SERVICES 16
 
+/* How many workers a service's backlog needs (docs/autoscaling.md). */
+struct sch_autoscale_conf {
+  int64_t target_backlog_per_worker; /* waiting + pending one worker should hold */
+  int64_t min_workers;
+  int64_t max_workers;
+  int64_t active_window_ms;          /* a worker heard from within this is active */
+};
+
 struct sch_service_conf {
   char name[65];                 /* [A-Za-z0-9._-]{1,64} */
   char env[TG_MAX_ENV_CHARS + 1];
@@ -29,6 +37,16 @@ struct sch_service_conf {
   int64_t visibility_timeout_ms;
   int64_t queue_cap;
   int64_t sink_max_len;
+  int max_deliveries;            /* deliveries before reclaim dead-letters a job */
+  int64_t consumer_idle_ms;      /* idle consumers without entries are removed after this */
+  struct sch_autoscale_conf autoscale;
+};
+
+/* The control loops (promote_due, reclaim, consumer hygiene) under a lease. */
+struct sch_control_conf {
+  bool enabled;                  /* false: only report depth, run no loop */
+  int64_t interval_ms;           /* one round of every loop, and the lease renewal */
+  int64_t lease_ms;              /* a dead leader's loops move on after this */
 };
 
 struct sch_conf {
@@ -37,6 +55,7 @@ struct sch_conf {
   char log_level[16];
   int64_t long_poll_max_ms;
   int threads;                   /* HTTP threads (watchers hold one each) */
+  struct sch_control_conf control;
   struct sch_service_conf services[SCH_MAX_SERVICES];
   size_t n_services;
 };

@@ -5,6 +5,7 @@
  * constant time, keeps one store (Redis connection) per service per server
  * thread, and maps errors to the status codes of docs/eas-api.md.
  */
+#include "autoscale.h"
 #include "server_int.h"
 #include "tg_json.h"
 #include "tg_log.h"
@@ -229,8 +230,77 @@ static int on_healthz(struct mg_connection *c, void *data) {
   return 200;
 }
 
-sch_server_t *sch_server_start(const struct sch_conf *conf, int *port_out, char *errstr,
-                               size_t n) {
+/* GET /metrics: Prometheus text, no token (like /healthz). */
+static int on_metrics(struct mg_connection *c, void *data) {
+  sch_server_t *s = data;
+  char *text = sch_metrics_text(&s->conf, s->control);
+  if (!text) {
+    sch_reply_text(c, 500, "out of memory");
+    return 500;
+  }
+  sch_reply_bytes(c, 200, "text/plain; version=0.0.4; charset=utf-8",
+                  (const unsigned char *)text, strlen(text), NULL);
+  free(text);
+  return 200;
+}
+
+/* GET /v1/autoscale (every service) or /v1/autoscale/<service>; 503 while
+ * the depth cannot be read, so an autoscaler keeps its last decision. */
+static int on_autoscale(struct mg_connection *c, void *data) {
+  sch_server_t *s = data;
+  const char *uri = mg_get_request_info(c)->local_uri;
+  const char *name = strncmp(uri, "/v1/autoscale/", 14) == 0 ? uri + 14 : NULL;
+  if (strcmp(mg_get_request_info(c)->request_method, "GET") != 0) {
+    sch_reply_text(c, 405, "method not allowed");
+    return 405;
+  }
+  size_t found = s->conf.n_services;
+  for (size_t i = 0; name && i < s->conf.n_services; i++)
+    if (strcmp(s->conf.services[i].name, name) == 0)
+      found = i;
+  if (name && found == s->conf.n_services) {
+    sch_reply_text(c, 404, "no such service");
+    return 404;
+  }
+  size_t from = name ? found : 0, to = name ? found + 1 : s->conf.n_services;
+  size_t cap = 64, len = 0;
+  char *body = malloc(cap);
+  int status = 200;
+  if (body)
+    len = (size_t)snprintf(body, cap, "%s", name ? "" : "{\"services\":[");
+  for (size_t i = from; body && i < to; i++) {
+    struct sch_service_status st;
+    sch_control_status(s->control, i, &st);
+    if (!st.depth_ok)
+      status = 503;
+    char *one = sch_autoscale_json(&s->conf.services[i], &st);
+    size_t ol = one ? strlen(one) : 0;
+    char *nb = one ? realloc(body, cap + ol + 8) : NULL;
+    if (!nb) {
+      free(one);
+      free(body);
+      body = NULL;
+      break;
+    }
+    body = nb;
+    cap += ol + 8;
+    len += (size_t)snprintf(body + len, cap - len, "%s%s", i > from ? "," : "", one);
+    free(one);
+  }
+  if (body && !name)
+    len += (size_t)snprintf(body + len, cap - len, "]}");
+  if (!body) {
+    sch_reply_text(c, 500, "out of memory");
+    return 500;
+  }
+  sch_reply_bytes(c, status, "application/json", (const unsigned char *)body, len,
+                  "Cache-Control: no-store\r\n");
+  free(body);
+  return status;
+}
+
+sch_server_t *sch_server_start(const struct sch_conf *conf, sch_control_t *control,
+                               int *port_out, char *errstr, size_t n) {
   static int initialised;
   if (!initialised++)
     mg_init_library(0);
@@ -240,6 +310,7 @@ sch_server_t *sch_server_start(const struct sch_conf *conf, int *port_out, char 
     return NULL;
   }
   s->conf = *conf;
+  s->control = control;
   pthread_key_create(&s->stores_key, free_thread_stores);
   /* every watcher holds a server thread for its whole life: leave room for
    * the short requests beside the most watchers the services allow */
@@ -271,6 +342,8 @@ sch_server_t *sch_server_start(const struct sch_conf *conf, int *port_out, char 
   }
   mg_set_request_handler(s->ctx, "/api/predict/", on_queue, s);
   mg_set_request_handler(s->ctx, "/healthz$", on_healthz, s);
+  mg_set_request_handler(s->ctx, "/metrics$", on_metrics, s);
+  mg_set_request_handler(s->ctx, "/v1/autoscale", on_autoscale, s);
   mg_set_request_handler(s->ctx, "/", on_not_found, s); /* everything else */
   sch_watch_register(s);
   struct mg_server_port ports[4];

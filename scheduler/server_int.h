@@ -17,6 +17,7 @@
 struct sch_server_s {
   struct sch_conf conf;
   struct mg_context *ctx;
+  sch_control_t *control;         /* the depth readings of /metrics and /v1/autoscale */
   pthread_key_t stores_key;       /* per-thread sch_store_t *[SCH_MAX_SERVICES] */
   atomic_int watchers[SCH_MAX_SERVICES][2];
   atomic_int long_polls[SCH_MAX_SERVICES][2];
