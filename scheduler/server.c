@@ -330,6 +330,9 @@ sch_server_t *sch_server_start(const struct sch_conf *conf, sch_control_t *contr
                            "max_request_size", "16384",
                            "websocket_timeout_ms", "3600000",
                            "enable_keep_alive", "yes",
+                           /* replies go out as two writes (headers, body): without
+                            * this, Nagle + delayed ACK hold each one ~40 ms */
+                           "tcp_nodelay", "1",
                            NULL};
   struct mg_callbacks cb;
   memset(&cb, 0, sizeof(cb));

@@ -75,6 +75,8 @@ static const struct prop props[] = {
   I64("queue.lease_refresh_ms", lease_refresh_ms, 0, 3600000, "0",
       "extend the lease of running jobs this often; 0: a third of the visibility timeout"),
   INT("queue.take_batch", take_batch, 1, 100, "4", "most jobs taken in one read"),
+  INT("queue.take_threads", take_threads, 1, TG_WORKER_MAX_TAKERS, "1",
+      "threads that take and parse jobs (each with its own Redis connection)"),
   INT("queue.max_in_flight", max_in_flight, 0, 10000, "0",
       "most jobs this worker holds at once (EAS _window_); 0: as many as the stage queues hold"),
   INT("retry.max_attempts", max_attempts, 1, TG_MAX_ATTEMPT, "5",

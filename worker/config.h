@@ -29,6 +29,8 @@ struct tg_comfyui_bindings {
   char prefix[64];
 };
 
+#define TG_WORKER_MAX_TAKERS 8
+
 struct tg_worker_conf {
   char env[TG_MAX_ENV_CHARS + 1];
   char worker_name[128];          /* stable consumer name; "" = host-pid */
@@ -40,7 +42,8 @@ struct tg_worker_conf {
   int64_t housekeeping_interval_ms;
   int64_t lease_refresh_ms;       /* extend leases of running jobs this often */
   int take_batch;
-  int max_in_flight;              /* 0: bounded by the stage queues only */
+  int max_in_flight;
+  int take_threads;               /* consumer threads, 1..TG_WORKER_MAX_TAKERS */              /* 0: bounded by the stage queues only */
 
   /* retries of the whole job */
   int max_attempts;

@@ -71,10 +71,14 @@ tg_worker_t *tg_worker_new(const struct tg_worker_conf *conf, const struct tg_st
   if (create_stages(w, stages, errstr, n) != TG_OK)
     goto err;
   if (queue) {
-    if (!(w->taker = tg_transport_new(qc, errstr, n)))
+    if (!(w->taker = w->takers[0] = tg_transport_new(qc, errstr, n)))
       goto err;
-    /* the other handles share the consumer name the taker picked */
+    /* the other handles share the consumer name the taker picked; several
+     * takers are safe: a delivery already in flight here is not admitted twice */
     snprintf(qc->consumer, sizeof(qc->consumer), "%s", tg_transport_consumer(w->taker));
+    for (int i = 1; i < conf->take_threads; i++)
+      if (!(w->takers[i] = tg_transport_new(qc, errstr, n)))
+        goto err;
     if (!(w->finisher = tg_transport_new(qc, errstr, n)) ||
         !(w->keeper = tg_transport_new(qc, errstr, n)))
       goto err;
@@ -98,7 +102,8 @@ void tg_worker_destroy(tg_worker_t *w) {
     st->postproc->destroy(st->postproc_state);
   if (st->storage && st->storage_state)
     st->storage->destroy(st->storage_state);
-  tg_transport_destroy(w->taker);
+  for (int i = 0; i < TG_WORKER_MAX_TAKERS; i++)
+    tg_transport_destroy(w->takers[i]);
   tg_transport_destroy(w->finisher);
   tg_transport_destroy(w->keeper);
   for (int s = 0; s < TG_STAGE__COUNT; s++)
@@ -142,14 +147,15 @@ static void untrack(tg_worker_t *w, struct job *j) {
   pthread_mutex_unlock(&w->lock);
 }
 
-/* Room under queue.max_in_flight, waiting up to wait_ms for some; the
+/* Reserve room under queue.max_in_flight for a take, waiting up to wait_ms
+ * for some; release it once the taken jobs are tracked (or none came). The
  * stage queues bound the rest. */
-static size_t window_room(tg_worker_t *w, size_t want, int64_t wait_ms) {
+static size_t window_reserve(tg_worker_t *w, size_t want, int64_t wait_ms) {
   int cap = w->conf.max_in_flight;
   if (cap <= 0)
     return want;
   pthread_mutex_lock(&w->lock);
-  if (w->n_inflight >= cap && wait_ms > 0) {
+  if (w->n_inflight + w->reserved >= cap && wait_ms > 0) {
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
@@ -157,9 +163,22 @@ static size_t window_room(tg_worker_t *w, size_t want, int64_t wait_ms) {
     until.tv_nsec %= 1000000000L;
     pthread_cond_timedwait(&w->slot_free, &w->lock, &until);
   }
-  size_t room = w->n_inflight < cap ? (size_t)(cap - w->n_inflight) : 0;
+  int used = w->n_inflight + w->reserved;
+  size_t room = used < cap ? (size_t)(cap - used) : 0;
+  if (room > want)
+    room = want;
+  w->reserved += (int)room;
   pthread_mutex_unlock(&w->lock);
-  return room < want ? room : want;
+  return room;
+}
+
+static void window_release(tg_worker_t *w, size_t reserved) {
+  if (w->conf.max_in_flight <= 0 || reserved == 0)
+    return;
+  pthread_mutex_lock(&w->lock);
+  w->reserved -= (int)reserved;
+  pthread_cond_signal(&w->slot_free);
+  pthread_mutex_unlock(&w->lock);
 }
 
 static int inflight_count(tg_worker_t *w) {
@@ -333,8 +352,15 @@ static struct job *take_reclaimed(tg_worker_t *w) {
   return list;
 }
 
+struct consumer_args {
+  tg_worker_t *w;
+  tg_transport_t *t;
+};
+
 static void *consumer_main(void *arg) {
-  tg_worker_t *w = arg;
+  struct consumer_args *ca = arg;
+  tg_worker_t *w = ca->w;
+  tg_transport_t *taker = ca->t;
   char errstr[512];
   int64_t backoff = 100;
   while (!atomic_load(&w->stopping)) {
@@ -343,13 +369,15 @@ static void *consumer_main(void *arg) {
       dispatch(w, j);
     }
     size_t room = tg_bqueue_wait_room(w->q[TG_STAGE_PROMPT], 500);
-    if (room == 0 || (room = window_room(w, room, 500)) == 0)
+    if (room > (size_t)w->conf.take_batch)
+      room = (size_t)w->conf.take_batch;
+    if (room == 0 || (room = window_reserve(w, room, 500)) == 0)
       continue;
-    int max = (int)room < w->conf.take_batch ? (int)room : w->conf.take_batch;
     tg_delivery_t *d;
     int nd;
-    tg_err_t err = tg_transport_take(w->taker, max, 1000, &d, &nd, errstr, sizeof(errstr));
+    tg_err_t err = tg_transport_take(taker, (int)room, 1000, &d, &nd, errstr, sizeof(errstr));
     if (err != TG_OK) {
+      window_release(w, room);
       atomic_store(&w->queue_ok, false);
       tg_log(TG_ERROR, "event=take_failed err=\"%s\" retry_ms=%lld", errstr, (long long)backoff);
       tg_sleep_ms(backoff);
@@ -362,7 +390,8 @@ static void *consumer_main(void *arg) {
     /* track the whole batch first, so every job's lease is kept while we wait */
     struct job **jobs = nd ? calloc((size_t)nd, sizeof(*jobs)) : NULL;
     if (jobs)
-      admit_all(w, w->taker, d, nd, jobs);
+      admit_all(w, taker, d, nd, jobs);
+    window_release(w, room); /* the admitted ones count as in flight now */
     for (int i = 0; i < nd; i++)
       if (jobs && jobs[i])
         dispatch(w, jobs[i]);
@@ -372,7 +401,7 @@ static void *consumer_main(void *arg) {
   /* reclaimed jobs never dispatched: back to the queue for another worker */
   for (struct job *j = take_reclaimed(w), *next; j; j = next) {
     next = j->reclaimed_next;
-    if (j->d.job && tg_transport_retry_later(w->taker, &j->d, j->d.job, tg_now_ms(), errstr,
+    if (j->d.job && tg_transport_retry_later(taker, &j->d, j->d.job, tg_now_ms(), errstr,
                                              sizeof(errstr)) == TG_OK)
       tg_log(TG_INFO, "event=job_handed_back request_id=%s (reclaimed, not started)",
              j->d.request_id);
@@ -422,7 +451,8 @@ static void housekeeping_round(tg_worker_t *w) {
       tg_log(TG_INFO, "event=retries_promoted count=%d", promoted);
     /* claim no more than the first stage can take, less what already waits */
     size_t room = atomic_load(&w->stopping) ? 0 : tg_bqueue_wait_room(w->q[TG_STAGE_PROMPT], 0);
-    room = window_room(w, room, 0);
+    room = window_reserve(w, room, 0);
+    window_release(w, room); /* the keeper tracks what it reclaims at once */
     pthread_mutex_lock(&w->lock);
     for (struct job *x = w->reclaimed; x && room > 0; x = x->reclaimed_next)
       room--;
@@ -553,7 +583,8 @@ int tg_worker_run(tg_worker_t *w, volatile sig_atomic_t *stop) {
     nthreads += caps[s];
   pthread_t *threads = calloc((size_t)nthreads, sizeof(*threads));
   struct stage_thread *args = calloc((size_t)nthreads, sizeof(*args));
-  pthread_t consumer, finisher, keeper;
+  pthread_t consumers[TG_WORKER_MAX_TAKERS], finisher, keeper;
+  struct consumer_args cargs[TG_WORKER_MAX_TAKERS];
   atomic_bool keeper_quit = false;
   struct keeper_args ka = {w, &keeper_quit};
   int t = 0;
@@ -564,7 +595,10 @@ int tg_worker_run(tg_worker_t *w, volatile sig_atomic_t *stop) {
     }
   pthread_create(&finisher, NULL, finisher_main, w);
   pthread_create(&keeper, NULL, keeper_main, &ka);
-  pthread_create(&consumer, NULL, consumer_main, w);
+  for (int i = 0; i < c->take_threads; i++) {
+    cargs[i] = (struct consumer_args){w, w->takers[i]};
+    pthread_create(&consumers[i], NULL, consumer_main, &cargs[i]);
+  }
   tg_log(TG_INFO, "event=worker_started env=%s consumer=%s stage_set=%s prompt=%s diffusion=%s "
                   "postproc=%s storage=%s slots=%d max_in_flight=%d",
          c->env, tg_transport_consumer(w->taker), w->stage_set_name, w->st.prompt->name,
@@ -576,7 +610,8 @@ int tg_worker_run(tg_worker_t *w, volatile sig_atomic_t *stop) {
 
   /* drain: stop taking, let in-flight jobs finish within the grace period */
   atomic_store(&w->stopping, true);
-  pthread_join(consumer, NULL);
+  for (int i = 0; i < c->take_threads; i++)
+    pthread_join(consumers[i], NULL);
   int64_t deadline = tg_mono_ms() + c->shutdown_grace_ms;
   int left;
   tg_log(TG_INFO, "event=draining in_flight=%d grace_ms=%lld", inflight_count(w),

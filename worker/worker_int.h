@@ -58,7 +58,8 @@ struct stages {
 struct tg_worker_s {
   struct tg_worker_conf conf;
   struct stages st;
-  tg_transport_t *taker;           /* consumer thread */
+  tg_transport_t *taker;           /* the first consumer thread (takers[0]) */
+  tg_transport_t *takers[TG_WORKER_MAX_TAKERS]; /* one per consumer thread */
   tg_transport_t *finisher;        /* finisher thread */
   tg_transport_t *keeper;          /* housekeeping thread and hand-back */
   tg_bqueue_t *q[TG_STAGE__COUNT]; /* input queue of each stage */
@@ -66,6 +67,7 @@ struct tg_worker_s {
   const char *stage_set_name;      /* "config", or the name of a handed-in stage set */
   pthread_mutex_t lock;            /* guards the in-flight list */
   pthread_cond_t slot_free;        /* signalled when a job leaves the in-flight list */
+  int reserved;                    /* window slots consumer threads are taking for */
   struct job *inflight;
   int n_inflight;
   struct job *reclaimed;           /* admitted by the keeper, dispatched by the consumer */
