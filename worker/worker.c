@@ -148,21 +148,25 @@ static void untrack(tg_worker_t *w, struct job *j) {
 }
 
 /* Reserve room under queue.max_in_flight for a take, waiting up to wait_ms
- * for some; release it once the taken jobs are tracked (or none came). The
- * stage queues bound the rest. */
+ * until a quarter of the window (or @want) is free, so that a full window
+ * is refilled in batches rather than a job per round trip; release it once
+ * the taken jobs are tracked (or none came). The stage queues bound the rest. */
 static size_t window_reserve(tg_worker_t *w, size_t want, int64_t wait_ms) {
   int cap = w->conf.max_in_flight;
   if (cap <= 0)
     return want;
+  int low = cap / 4 > 1 ? cap / 4 : 1;
+  if ((size_t)low > want)
+    low = (int)want;
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+  until.tv_sec += wait_ms / 1000 + until.tv_nsec / 1000000000L;
+  until.tv_nsec %= 1000000000L;
   pthread_mutex_lock(&w->lock);
-  if (w->n_inflight + w->reserved >= cap && wait_ms > 0) {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
-    until.tv_sec += wait_ms / 1000 + until.tv_nsec / 1000000000L;
-    until.tv_nsec %= 1000000000L;
-    pthread_cond_timedwait(&w->slot_free, &w->lock, &until);
-  }
+  while (wait_ms > 0 && cap - (w->n_inflight + w->reserved) < low &&
+         pthread_cond_timedwait(&w->slot_free, &w->lock, &until) == 0)
+    ;
   int used = w->n_inflight + w->reserved;
   size_t room = used < cap ? (size_t)(cap - used) : 0;
   if (room > want)
