@@ -205,7 +205,9 @@ tg_err_t tg_transport_put_req(tg_transport_t *t, const struct tg_put_req *req, u
  * @n:          its size
  *
  * The first calls of a handle return the consumer's own pending entries
- * (left by a previous run under the same name). A blocking read that both
+ * (left by a previous run under the same name); then come entries the
+ * scheduler parked (reclaimed from dead or stalled workers, claimed
+ * atomically: each goes to one taker), then new ones. A blocking read that both
  * streams answer at once may return up to 2 × max deliveries: every one
  * returned is the caller's. Entries delivered more than
  * max_deliveries times are dead-lettered here with a failed result and not
