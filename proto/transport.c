@@ -152,6 +152,13 @@ static tg_err_t job_request(tg_transport_t *t, const tg_job_t *job, char **json,
   return TG_OK;
 }
 
+static bool batch_size_ok(const char *what, int count, char *errstr, size_t n) {
+  if (count >= 1 && count <= TG_TRANSPORT_PUT_MANY_MAX)
+    return true;
+  snprintf(errstr, n, "%s: 1-%d at a time, not %d", what, TG_TRANSPORT_PUT_MANY_MAX, count);
+  return false;
+}
+
 tg_err_t tg_transport_put(tg_transport_t *t, const tg_job_t *job, uint64_t *index, char *errstr,
                           size_t n) {
   char *json;
@@ -168,10 +175,8 @@ tg_err_t tg_transport_put(tg_transport_t *t, const tg_job_t *job, uint64_t *inde
 
 tg_err_t tg_transport_put_many(tg_transport_t *t, const tg_job_t *const *jobs, int count,
                                uint64_t *indexes, char *errstr, size_t n) {
-  if (count < 1 || count > TG_TRANSPORT_PUT_MANY_MAX) {
-    snprintf(errstr, n, "put_many: 1-%d jobs at a time", TG_TRANSPORT_PUT_MANY_MAX);
+  if (!batch_size_ok("put_many", count, errstr, n))
     return TG_ERR_INVAL;
-  }
   char **json = calloc((size_t)count, sizeof(*json));
   struct tg_put_req *reqs = calloc((size_t)count, sizeof(*reqs));
   tg_err_t err = json && reqs ? TG_OK : TG_ERR_NOMEM;
@@ -215,10 +220,8 @@ static tg_err_t publish(tg_transport_t *t, const tg_delivery_t *d, const tg_resu
 tg_err_t tg_transport_complete_many(tg_transport_t *t, const tg_delivery_t *const *ds,
                                     const tg_result_t *const *rs, int count, bool *published,
                                     tg_err_t *errs, char *errstr, size_t n) {
-  if (count < 1 || count > TG_TRANSPORT_PUT_MANY_MAX) {
-    snprintf(errstr, n, "complete_many: 1-%d results at a time", TG_TRANSPORT_PUT_MANY_MAX);
+  if (!batch_size_ok("complete_many", count, errstr, n))
     return TG_ERR_INVAL;
-  }
   struct tg_publish *ps = calloc((size_t)count, sizeof(*ps));
   char **json = calloc((size_t)count, sizeof(*json));
   tg_err_t err = ps && json ? TG_OK : TG_ERR_NOMEM;
@@ -251,10 +254,8 @@ tg_err_t tg_transport_complete_many(tg_transport_t *t, const tg_delivery_t *cons
 
 tg_err_t tg_transport_done_many(tg_transport_t *t, const tg_job_t *const *jobs, int count,
                                 bool *done, char *errstr, size_t n) {
-  if (count < 1 || count > TG_TRANSPORT_PUT_MANY_MAX) {
-    snprintf(errstr, n, "done_many: 1-%d jobs at a time", TG_TRANSPORT_PUT_MANY_MAX);
+  if (!batch_size_ok("done_many", count, errstr, n))
     return TG_ERR_INVAL;
-  }
   const char **ids = calloc((size_t)count, sizeof(*ids));
   int64_t *gens = calloc((size_t)count, sizeof(*gens));
   tg_err_t err = ids && gens ? TG_OK : TG_ERR_NOMEM;

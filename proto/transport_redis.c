@@ -345,6 +345,42 @@ static tg_err_t claim_parked(tg_transport_t *t, int max, tg_delivery_t **arr, in
 
 /* ---- operations ------------------------------------------------------- */
 
+/* A pipelined batch: each command's arguments, and the replies. */
+struct batch {
+  int count;
+  int *argcs;
+  const char *const **argvs;
+  const size_t **lens;
+  redisReply **replies;
+};
+
+static bool batch_init(struct batch *b, int count, char *errstr, size_t n) {
+  b->count = count;
+  b->argcs = calloc((size_t)count, sizeof(*b->argcs));
+  b->argvs = calloc((size_t)count, sizeof(*b->argvs));
+  b->lens = calloc((size_t)count, sizeof(*b->lens));
+  b->replies = calloc((size_t)count, sizeof(*b->replies));
+  if (b->argcs && b->argvs && b->lens && b->replies)
+    return true;
+  snprintf(errstr, n, "out of memory");
+  return false;
+}
+
+/* Sends the batch; returns the replies read (fewer: the connection failed). */
+static int batch_run(tg_transport_t *t, struct batch *b, char *errstr, size_t n) {
+  return tg_redis_conn_pipeline(BE(t)->conn, b->count, b->argcs, b->argvs, b->lens, b->replies,
+                                errstr, n);
+}
+
+static void batch_free(struct batch *b) {
+  for (int i = 0; b->replies && i < b->count; i++)
+    freeReplyObject(b->replies[i]);
+  free(b->argcs);
+  free(b->argvs);
+  free(b->lens);
+  free(b->replies);
+}
+
 /* The keys and arguments of the put script for one request. */
 struct put_call {
   char cap[24], enq[24], ttl[24], idem[KEY_MAX + 72];
@@ -421,23 +457,21 @@ static tg_err_t r_put(tg_transport_t *t, const struct tg_put_req *req, uint64_t 
 static tg_err_t r_put_many(tg_transport_t *t, const struct tg_put_req *reqs, int count,
                            uint64_t *indexes, char *errstr, size_t n) {
   struct put_call *pc = calloc((size_t)count, sizeof(*pc));
-  int *argcs = calloc((size_t)count, sizeof(*argcs));
-  const char *const **argvs = calloc((size_t)count, sizeof(*argvs));
-  const size_t **lens = calloc((size_t)count, sizeof(*lens));
-  redisReply **replies = calloc((size_t)count, sizeof(*replies));
+  struct batch b;
   tg_err_t err = TG_OK;
-  if (!pc || !argcs || !argvs || !lens || !replies) {
+  if (!batch_init(&b, count, errstr, n) || !pc) {
     snprintf(errstr, n, "out of memory");
     err = TG_ERR_NOMEM;
     goto out;
   }
   for (int i = 0; i < count; i++) {
     put_call_fill(t, &reqs[i], &pc[i]);
-    argcs[i] = (int)(sizeof(pc[i].argv) / sizeof(pc[i].argv[0]));
-    argvs[i] = pc[i].argv;
-    lens[i] = pc[i].lens;
+    b.argcs[i] = (int)(sizeof(pc[i].argv) / sizeof(pc[i].argv[0]));
+    b.argvs[i] = pc[i].argv;
+    b.lens[i] = pc[i].lens;
   }
-  int got = tg_redis_conn_pipeline(BE(t)->conn, count, argcs, argvs, lens, replies, errstr, n);
+  int got = batch_run(t, &b, errstr, n);
+  redisReply **replies = b.replies;
   if (got < count)
     err = TG_ERR_TRANSPORT;
   for (int i = 0; i < got; i++) {
@@ -453,13 +487,8 @@ static tg_err_t r_put_many(tg_transport_t *t, const struct tg_put_req *reqs, int
     }
   }
 out:
-  for (int i = 0; replies && i < count; i++)
-    freeReplyObject(replies[i]);
+  batch_free(&b);
   free(pc);
-  free(argcs);
-  free(argvs);
-  free(lens);
-  free(replies);
   return err;
 }
 
@@ -611,25 +640,23 @@ static tg_err_t r_complete_many(tg_transport_t *t, const tg_delivery_t *const *d
                                 const struct tg_publish *ps, int count, bool *published,
                                 tg_err_t *errs, char *errstr, size_t n) {
   struct complete_call *cc = calloc((size_t)count, sizeof(*cc));
-  int *argcs = calloc((size_t)count, sizeof(*argcs));
-  const char *const **argvs = calloc((size_t)count, sizeof(*argvs));
-  const size_t **lens = calloc((size_t)count, sizeof(*lens));
-  redisReply **replies = calloc((size_t)count, sizeof(*replies));
+  struct batch b;
   tg_err_t err = TG_OK;
   for (int i = 0; i < count; i++)
     errs[i] = TG_ERR_TRANSPORT;
-  if (!cc || !argcs || !argvs || !lens || !replies) {
+  if (!batch_init(&b, count, errstr, n) || !cc) {
     snprintf(errstr, n, "out of memory");
     err = TG_ERR_NOMEM;
     goto out;
   }
   for (int i = 0; i < count; i++) {
     complete_call_fill(t, ds[i], &ps[i], &cc[i]);
-    argcs[i] = (int)(sizeof(cc[i].argv) / sizeof(cc[i].argv[0]));
-    argvs[i] = cc[i].argv;
-    lens[i] = cc[i].lens;
+    b.argcs[i] = (int)(sizeof(cc[i].argv) / sizeof(cc[i].argv[0]));
+    b.argvs[i] = cc[i].argv;
+    b.lens[i] = cc[i].lens;
   }
-  int got = tg_redis_conn_pipeline(BE(t)->conn, count, argcs, argvs, lens, replies, errstr, n);
+  int got = batch_run(t, &b, errstr, n);
+  redisReply **replies = b.replies;
   if (got < count)
     err = TG_ERR_TRANSPORT;
   for (int i = 0; i < got; i++) {
@@ -650,13 +677,8 @@ static tg_err_t r_complete_many(tg_transport_t *t, const tg_delivery_t *const *d
     }
   }
 out:
-  for (int i = 0; replies && i < count; i++)
-    freeReplyObject(replies[i]);
+  batch_free(&b);
   free(cc);
-  free(argcs);
-  free(argvs);
-  free(lens);
-  free(replies);
   return err;
 }
 
@@ -666,12 +688,9 @@ static tg_err_t r_done_many(tg_transport_t *t, const char *const *request_ids,
   char (*rk)[KEY_MAX + TG_MAX_REQUEST_ID_CHARS] = calloc((size_t)count, sizeof(*rk));
   const char *(*argv)[2] = calloc((size_t)count, sizeof(*argv));
   size_t (*alens)[2] = calloc((size_t)count, sizeof(*alens));
-  int *argcs = calloc((size_t)count, sizeof(*argcs));
-  const char *const **argvs = calloc((size_t)count, sizeof(*argvs));
-  const size_t **lens = calloc((size_t)count, sizeof(*lens));
-  redisReply **replies = calloc((size_t)count, sizeof(*replies));
+  struct batch b;
   tg_err_t err = TG_OK;
-  if (!rk || !argv || !alens || !argcs || !argvs || !lens || !replies) {
+  if (!batch_init(&b, count, errstr, n) || !rk || !argv || !alens) {
     snprintf(errstr, n, "out of memory");
     err = TG_ERR_NOMEM;
     goto out;
@@ -681,11 +700,12 @@ static tg_err_t r_done_many(tg_transport_t *t, const char *const *request_ids,
     argv[i][1] = result_key(t, request_ids[i], rk[i], sizeof(rk[i]));
     alens[i][0] = 5;
     alens[i][1] = strlen(argv[i][1]);
-    argcs[i] = 2;
-    argvs[i] = argv[i];
-    lens[i] = alens[i];
+    b.argcs[i] = 2;
+    b.argvs[i] = argv[i];
+    b.lens[i] = alens[i];
   }
-  int got = tg_redis_conn_pipeline(BE(t)->conn, count, argcs, argvs, lens, replies, errstr, n);
+  int got = batch_run(t, &b, errstr, n);
+  redisReply **replies = b.replies;
   if (got < count)
     err = TG_ERR_TRANSPORT;
   for (int i = 0; i < got && err == TG_OK; i++) {
@@ -701,15 +721,10 @@ static tg_err_t r_done_many(tg_transport_t *t, const char *const *request_ids,
         done[i] = true;
   }
 out:
-  for (int i = 0; replies && i < count; i++)
-    freeReplyObject(replies[i]);
+  batch_free(&b);
   free(rk);
   free(argv);
   free(alens);
-  free(argcs);
-  free(argvs);
-  free(lens);
-  free(replies);
   return err;
 }
 
