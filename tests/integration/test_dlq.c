@@ -10,6 +10,7 @@
  */
 #undef NDEBUG
 #include "check.h"
+#include "cli_run.h"
 #include "redis_harness.h"
 #include "tg_time.h"
 #include "tg_transport.h"
@@ -27,27 +28,11 @@ static const char *tripgen, *root;
 static char out[65536], err[8192], errstr[512];
 static tg_transport_t *t;
 
-/* Run "tripgen ARGS" through the shell; capture stdout and stderr. */
-static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int run(const char *fmt, ...) {
-  char args[1024], cmd[2048], errfile[400];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(args, sizeof(args), fmt, ap);
-  va_end(ap);
-  snprintf(errfile, sizeof(errfile), "%s/stderr.txt", srv.dir);
-  snprintf(cmd, sizeof(cmd), "cd '%s' && '%s' %s 2>'%s'", root, tripgen, args, errfile);
-  FILE *p = popen(cmd, "r");
-  size_t n = p ? fread(out, 1, sizeof(out) - 1, p) : 0;
-  out[n] = '\0';
-  int status = p ? pclose(p) : -1;
-  FILE *e = fopen(errfile, "r");
-  n = e ? fread(err, 1, sizeof(err) - 1, e) : 0;
-  err[n] = '\0';
-  if (e)
-    fclose(e);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
+static struct cli_run cli = {.out = out, .out_size = sizeof(out), .err = err,
+                              .err_size = sizeof(err)};
+
+/* Run "tripgen ARGS" (printf-formatted) through the shell; capture stdout and stderr. */
+#define run(...) cli_run(&cli, __VA_ARGS__)
 
 static int lines(const char *s) {
   int n = 0;
@@ -466,6 +451,9 @@ int main(int argc, char **argv) {
   }
   tripgen = exe;
   root = argv[2];
+  cli.root = root;
+  cli.program = tripgen;
+  cli.tmp_dir = srv.dir;
   if (test_redis_start(&srv) != 0)
     return 1;
   setenv("TRIPGEN_REDIS_URL", srv.url, 1);
