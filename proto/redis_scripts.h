@@ -256,23 +256,33 @@
  * that own no pending entry (checked and removed in one step, so no entry
  * is delivered to a consumer in between). Returns how many names went. */
 #define TG_LUA_PRUNE_CONSUMERS                                                            \
-  "local gone = {}\n"                                                                     \
+  "local names, stay, at = {}, {}, {{}, {}}\n"                                             \
   "for k = 1, 2 do\n"                                                                     \
   "  local cs = redis.pcall('XINFO', 'CONSUMERS', KEYS[k], ARGV[1])\n"                    \
   "  if type(cs) == 'table' and cs.err == nil then\n"                                     \
   "    for _, c in ipairs(cs) do\n"                                                       \
   "      local f = {}\n"                                                                  \
   "      for i = 1, #c, 2 do f[c[i]] = c[i + 1] end\n"                                    \
-  "      if f['pending'] == 0 and f['idle'] > tonumber(ARGV[2]) and f['name'] ~= ARGV[3] then\n" \
-  "        redis.call('XGROUP', 'DELCONSUMER', KEYS[k], ARGV[1], f['name'])\n"            \
-  "        gone[f['name']] = true\n"                                                      \
+  "      if not at[1][f['name']] and not at[2][f['name']] then\n"                         \
+  "        table.insert(names, f['name'])\n"                                              \
+  "      end\n"                                                                           \
+  "      at[k][f['name']] = true\n"                                                       \
+  "      if f['pending'] > 0 or f['idle'] <= tonumber(ARGV[2]) or f['name'] == ARGV[3] then\n" \
+  "        stay[f['name']] = true\n"                                                      \
   "      end\n"                                                                           \
   "    end\n"                                                                             \
   "  end\n"                                                                               \
   "end\n"                                                                                 \
-  "redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. ARGV[4])\n"                     \
   "local n = 0\n"                                                                         \
-  "for _ in pairs(gone) do n = n + 1 end\n"                                               \
+  "for _, name in ipairs(names) do\n"                                                     \
+  "  if not stay[name] then\n"                                                            \
+  "    for k = 1, 2 do\n"                                                                 \
+  "      if at[k][name] then redis.call('XGROUP', 'DELCONSUMER', KEYS[k], ARGV[1], name) end\n" \
+  "    end\n"                                                                             \
+  "    n = n + 1\n"                                                                       \
+  "  end\n"                                                                               \
+  "end\n"                                                                                 \
+  "redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. ARGV[4])\n"                     \
   "return n\n"
 
 /* KEYS: lease. ARGV: holder, ms. Takes a free lease or renews one's own;

@@ -39,7 +39,7 @@ char *sch_autoscale_json(const struct sch_service_conf *sc, const struct sch_ser
   if (st->depth_at_ms)
     tg_time_format_utc(st->depth_at_ms, at, sizeof(at));
   json_t *o = json_pack(
-      "{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:f, s:I, s:f, s:I, s:I, s:I, s:I, s:b, s:s?}",
+      "{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:f, s:I, s:f, s:I, s:I, s:I, s:I, s:b, s:s*}",
       "service", sc->name, "env", sc->env, "waiting", (json_int_t)d->waiting, "waiting_priority",
       (json_int_t)d->waiting_priority, "pending", (json_int_t)d->pending, "delayed",
       (json_int_t)d->delayed, "dead", (json_int_t)d->dead, "oldest_waiting_age_seconds",
