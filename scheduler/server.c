@@ -250,6 +250,10 @@ static int on_autoscale(struct mg_connection *c, void *data) {
   sch_server_t *s = data;
   const char *uri = mg_get_request_info(c)->local_uri;
   const char *name = strncmp(uri, "/v1/autoscale/", 14) == 0 ? uri + 14 : NULL;
+  if (!name && strcmp(uri, "/v1/autoscale") != 0) { /* the route is a prefix */
+    sch_reply_text(c, 404, "not found");
+    return 404;
+  }
   if (strcmp(mg_get_request_info(c)->request_method, "GET") != 0) {
     sch_reply_text(c, 405, "method not allowed");
     return 405;
