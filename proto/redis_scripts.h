@@ -206,8 +206,8 @@
  * max_deliveries, scan cursor per stream ("-" = from the start), scan limit.
  * Moves entries idle >= min idle from any consumer but the parked one to
  * it (JUSTID: the count grows only when a worker claims them). Entries
- * already delivered max_deliveries times are claimed with their fields
- * (count + 1) for the caller to dead-letter. Returns {parked, {{k, id,
+ * already delivered max_deliveries times are claimed with their fields (and
+ * their delivery count) for the caller to dead-letter. Returns {parked, {{k, id,
  * count, fields}...}, next cursor prio, next cursor normal}. */
 #define TG_LUA_PARK_STALE                                                                 \
   "local parked, dead, left = 0, {}, tonumber(ARGV[4])\n"                                 \
@@ -221,7 +221,7 @@
   "    if e[2] ~= ARGV[2] then\n"                                                         \
   "      if e[4] >= tonumber(ARGV[5]) then\n"                                             \
   "        local c = redis.call('XCLAIM', KEYS[k], ARGV[1], ARGV[2], ARGV[3], e[1])\n"    \
-  "        if c[1] then table.insert(dead, {k, e[1], e[4] + 1, c[1][2]}) end\n"           \
+  "        if c[1] then table.insert(dead, {k, e[1], e[4], c[1][2]}) end\n"           \
   "      else\n"                                                                          \
   "        redis.call('XCLAIM', KEYS[k], ARGV[1], ARGV[2], ARGV[3], e[1], 'JUSTID')\n"    \
   "        parked = parked + 1\n"                                                         \

@@ -282,13 +282,15 @@ static void delivery_clear(tg_delivery_t *d) {
   d->job = NULL;
 }
 
-/* An entry delivered too often: fail it for good with the reason. */
-static void bury_poison(tg_transport_t *t, tg_delivery_t *d) {
+/* An entry delivered too often: fail it for good with the reason. @ran:
+ * the deliveries that ran (and crashed or stalled their worker). */
+static bool bury_poison(tg_transport_t *t, tg_delivery_t *d, int64_t ran) {
   char errstr[256];
   tg_result_t *r = d->job ? tg_result_for_job(d->job)
                           : tg_result_new(d->request_id, 0, t->conf.env);
   if (!r)
-    return;
+    return false;
+  d->deliveries = ran; /* what the dead letter records */
   r->attempt = d->job ? d->job->attempt : 1;
   tg_result_fail(r, TG_CODE_INTERNAL, "queue", false,
                  "delivered %lld times without completing (max_deliveries %d): the job "
@@ -303,6 +305,15 @@ static void bury_poison(tg_transport_t *t, tg_delivery_t *d) {
     tg_log(TG_ERROR, "event=dead_letter_failed request_id=%s err=\"%s\"", d->request_id,
            errstr);
   tg_result_destroy(r);
+  return err == TG_OK;
+}
+
+/* Parse a delivery's payload (unless the producer marked it invalid). */
+static void parse_delivery(tg_delivery_t *x) {
+  if (!*x->parse_error) /* else the producer marked it invalid, with the reason */
+    x->job = tg_job_parse(x->payload, x->payload_len, x->parse_error, sizeof(x->parse_error));
+  if (!*x->request_id)
+    snprintf(x->request_id, sizeof(x->request_id), "idx-%llu", (unsigned long long)x->index);
 }
 
 /* Parse payloads, bury poison entries, compact the array. */
@@ -310,12 +321,9 @@ static int prepare_deliveries(tg_transport_t *t, tg_delivery_t *d, int count) {
   int kept = 0;
   for (int i = 0; i < count; i++) {
     tg_delivery_t *x = &d[i];
-    if (!*x->parse_error) /* else the producer marked it invalid, with the reason */
-      x->job = tg_job_parse(x->payload, x->payload_len, x->parse_error, sizeof(x->parse_error));
-    if (!*x->request_id)
-      snprintf(x->request_id, sizeof(x->request_id), "idx-%llu", (unsigned long long)x->index);
-    if (x->deliveries > t->conf.max_deliveries) {
-      bury_poison(t, x);
+    parse_delivery(x);
+    if (x->deliveries > t->conf.max_deliveries) { /* this delivery is refused: it never ran */
+      bury_poison(t, x, x->deliveries - 1);
       delivery_clear(x);
       continue;
     }
@@ -375,9 +383,11 @@ tg_err_t tg_transport_park_stale(tg_transport_t *t, int max, int *parked, int *d
   tg_delivery_t *d = NULL;
   int count = 0;
   tg_err_t err = t->ops->park_stale(t, max < 1 ? 1 : max, parked, &d, &count, errstr, n);
-  int kept = prepare_deliveries(t, d, count); /* buries every one: deliveries > max */
-  *dead_lettered = count - kept;
-  tg_deliveries_free(d, kept);
+  for (int i = 0; i < count; i++) { /* each one ran max_deliveries times already */
+    parse_delivery(&d[i]);
+    *dead_lettered += bury_poison(t, &d[i], d[i].deliveries);
+  }
+  tg_deliveries_free(d, count);
   if (*parked)
     tg_log(TG_INFO, "event=entries_parked count=%d env=%s", *parked, t->conf.env);
   return err;

@@ -36,6 +36,7 @@ struct sch_control_s {
   char holder[128];
   struct service_loop loops[SCH_MAX_SERVICES];
   atomic_bool quit;
+  bool stopped;                    /* the thread is joined and the leases given up */
   pthread_t thread;
 };
 
@@ -221,10 +222,11 @@ sch_control_t *sch_control_start(const struct sch_conf *conf, char *errstr, size
 }
 
 void sch_control_stop(sch_control_t *c) {
-  if (!c)
+  if (!c || c->stopped)
     return;
   atomic_store(&c->quit, true);
   pthread_join(c->thread, NULL);
+  c->stopped = true;
   for (size_t i = 0; i < c->conf.n_services; i++) {
     struct service_loop *l = &c->loops[i];
     char errstr[256];
@@ -233,9 +235,20 @@ void sch_control_stop(sch_control_t *c) {
         tg_transport_lease_release(l->t, LEASE_NAME, c->holder, errstr, sizeof(errstr)) ==
             TG_OK)
       tg_log(TG_INFO, "event=lease_released service=%s env=%s", l->sc->name, l->sc->env);
+    pthread_mutex_lock(&l->lock);
+    l->status.leader = false;
+    pthread_mutex_unlock(&l->lock);
     tg_transport_destroy(l->t);
-    pthread_mutex_destroy(&l->lock);
+    l->t = NULL;
   }
+}
+
+void sch_control_destroy(sch_control_t *c) {
+  if (!c)
+    return;
+  sch_control_stop(c);
+  for (size_t i = 0; i < c->conf.n_services; i++)
+    pthread_mutex_destroy(&c->loops[i].lock);
   free(c);
 }
 

@@ -45,10 +45,17 @@ struct sch_service_status {
 sch_control_t *sch_control_start(const struct sch_conf *conf, char *errstr, size_t n);
 
 /**
- * sch_control_stop() - stop the thread, give up held leases, free (NULL-safe)
+ * sch_control_stop() - stop the loops and give up held leases at once, so
+ * another replica takes over now; statuses stay readable (NULL-safe)
  * @c: the handle
  */
 void sch_control_stop(sch_control_t *c);
+
+/**
+ * sch_control_destroy() - stop if still running, then free (NULL-safe)
+ * @c: the handle
+ */
+void sch_control_destroy(sch_control_t *c);
 
 /**
  * sch_control_status() - a copy of one service's status

@@ -90,7 +90,7 @@ int main(int argc, char **argv) {
                             : NULL;
   if (!s) {
     fprintf(stderr, "tripgen-scheduler: %s\n", errstr);
-    sch_control_stop(control);
+    sch_control_destroy(control);
     return 1;
   }
   tg_log(TG_INFO, "event=http_listening port=%d", port);
@@ -100,8 +100,9 @@ int main(int argc, char **argv) {
   while (!stop_requested)
     tg_sleep_ms(100);
   tg_log(TG_INFO, "event=stopping");
+  sch_control_stop(control); /* leases first: another replica leads while we stop serving */
   sch_server_stop(s);
-  sch_control_stop(control);
+  sch_control_destroy(control);
   tg_log(TG_INFO, "event=stopped");
   return 0;
 }

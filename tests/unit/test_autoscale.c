@@ -333,7 +333,7 @@ static void test_metrics_text(void) {
     CHECK(text[strlen(text) - 1] == '\n');
   }
   free(text);
-  sch_control_stop(ctl);
+  sch_control_destroy(ctl);
 }
 
 int main(void) {
