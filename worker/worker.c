@@ -236,7 +236,10 @@ static struct job *admit(tg_worker_t *w, tg_delivery_t *d, bool done) {
 }
 
 /* Admits a batch of deliveries into jobs[] (NULL where not admitted),
- * asking in one round trip which of them already have a final result. */
+ * asking in one round trip which of the redelivered ones already have a
+ * final result (DESIGN.md: those are acked without running). A first
+ * delivery is not asked about: only a put repeated after a lost reply can
+ * have a result already, and completing it then publishes nothing. */
 static void admit_all(tg_worker_t *w, tg_transport_t *t, tg_delivery_t *d, int nd,
                       struct job **jobs) {
   const tg_job_t **valid = calloc((size_t)nd, sizeof(*valid));
@@ -245,7 +248,7 @@ static void admit_all(tg_worker_t *w, tg_transport_t *t, tg_delivery_t *d, int n
   int k = 0;
   char errstr[256];
   for (int i = 0; valid && done && at && i < nd; i++)
-    if (d[i].job) {
+    if (d[i].job && d[i].deliveries > 1) {
       at[k] = i;
       valid[k++] = d[i].job;
     }
