@@ -23,7 +23,7 @@ static const char usage[] =
     "                      print results from the output queue, one JSON per line\n"
     "  get [--env E] REQUEST_ID\n"
     "                      print the latest result of a request (exit 1: none yet)\n"
-    "  depth [--env E]     queue depth as JSON: waiting, pending, delayed, dead\n"
+    "  depth [--env E]     queue depth as JSON: waiting, pending, delayed, dead, oldest age\n"
     "  dlq list|show|replay|purge [--env E] [ARGS]\n"
     "                      dead letters: list them, show one, re-queue them as a new\n"
     "                      generation, or delete them ('tripgen dlq --help')\n"

@@ -30,7 +30,8 @@ static const char depth_usage[] =
     "\n"
     "Prints the env's queue depth as JSON: waiting (not yet delivered; waiting_priority of\n"
     "them on the priority stream), pending (delivered, not acked), delayed (retries not\n"
-    "yet due) and dead (dead letters).\n";
+    "yet due), dead (dead letters), oldest_waiting_age_ms (0: none waits) and\n"
+    "active_workers (heartbeat within the last 30 s).\n";
 
 static bool parse_u64(const char *s, uint64_t *out) {
   char *end;
@@ -207,7 +208,9 @@ int cli_depth(int argc, char **argv) {
     return CLI_FAILED;
   }
   printf("{\"env\":\"%s\",\"waiting\":%" PRId64 ",\"waiting_priority\":%" PRId64
-         ",\"pending\":%" PRId64 ",\"delayed\":%" PRId64 ",\"dead\":%" PRId64 "}\n",
-         common.env, d.waiting, d.waiting_priority, d.pending, d.delayed, d.dead);
+         ",\"pending\":%" PRId64 ",\"delayed\":%" PRId64 ",\"dead\":%" PRId64
+         ",\"oldest_waiting_age_ms\":%" PRId64 ",\"active_workers\":%" PRId64 "}\n",
+         common.env, d.waiting, d.waiting_priority, d.pending, d.delayed, d.dead,
+         d.oldest_waiting_age_ms, d.active_workers);
   return CLI_OK;
 }
