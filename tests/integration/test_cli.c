@@ -47,7 +47,8 @@ static void test_help_and_usage(void) {
 }
 
 static void test_put_depth_get_watch(void) {
-  CHECK(run("depth") == 0 && strstr(out, "\"waiting\":0"));
+  CHECK(run("depth") == 0 && strstr(out, "\"waiting\":0") &&
+        strstr(out, "\"oldest_waiting_age_ms\":0") && strstr(out, "\"active_workers\":0"));
   CHECK(run("put tests/data/trips/may-day-shanghai.json tests/data/trips/national-day-chengdu.json"
             " tests/data/trips/winter-harbin-short.json") == 0);
   CHECK_MSG(lines(out) == 3, "%s", out);
@@ -57,6 +58,9 @@ static void test_put_depth_get_watch(void) {
         lines(out) == 1);
   CHECK(run("depth") == 0);
   CHECK_MSG(strstr(out, "\"waiting\":4") && strstr(out, "\"waiting_priority\":1"), "%s", out);
+  long long age = -1;
+  const char *a = strstr(out, "\"oldest_waiting_age_ms\":");
+  CHECK_MSG(a && sscanf(a + 24, "%lld", &age) == 1 && age >= 0 && age < 60000, "%s", out);
   /* a bad trip anywhere in the list: nothing is enqueued, the field is named */
   char bad[600];
   snprintf(bad, sizeof(bad), "%s/bad.json", srv.dir);
