@@ -10,7 +10,9 @@
  * (Redis Streams today) sits behind a const ops table.
  *
  * A handle is not thread-safe: give each thread its own. Handles of one
- * process may share a consumer name; only one of them should take().
+ * process may share a consumer name; only one of them may read the
+ * consumer's old pending entries (the others set skip_own_pending), and
+ * only after it has read them all may the others take().
  */
 #ifndef TG_TRANSPORT_H
 #define TG_TRANSPORT_H
@@ -31,6 +33,8 @@ struct tg_transport_conf {
   char env[TG_MAX_ENV_CHARS + 1];
   char group[64];               /* consumer group of the workers */
   char consumer[128];           /* stable consumer name; "" = host-pid */
+  bool skip_own_pending;        /* take() does not read this consumer's old pending
+                                   entries (another handle of the process does) */
   int64_t visibility_timeout_ms; /* idle time after which reclaim() takes an entry */
   int max_deliveries;           /* deliveries before an entry is dead-lettered */
   int64_t queue_cap;            /* put() beyond this many input entries: queue full */
@@ -142,6 +146,15 @@ void tg_transport_destroy(tg_transport_t *t);
 const char *tg_transport_consumer(const tg_transport_t *t);
 
 /**
+ * tg_transport_history_done() - whether take() has read all of this
+ * consumer's old pending entries (always true with skip_own_pending)
+ * @t: the handle
+ *
+ * Return: true once they are read.
+ */
+bool tg_transport_history_done(const tg_transport_t *t);
+
+/**
  * tg_transport_put() - enqueue a job
  * @t:      the handle
  * @job:    the job; its env must be the transport's
@@ -162,7 +175,7 @@ tg_err_t tg_transport_put(tg_transport_t *t, const tg_job_t *job, uint64_t *inde
  * @t:       the handle
  * @jobs:    the jobs; each one's env must be the transport's
  * @count:   their number, 1 to TG_TRANSPORT_PUT_MANY_MAX
- * @indexes: set to each job's EAS index; 0 for a job not enqueued
+ * @indexes: set to each job's EAS index; 0 for a job not known to be enqueued
  * @errstr:  reason on failure (the first one)
  * @n:       its size
  *

@@ -334,6 +334,8 @@ static int prepare_deliveries(tg_transport_t *t, tg_delivery_t *d, int count) {
   return kept;
 }
 
+bool tg_transport_history_done(const tg_transport_t *t) { return t->ops->history_done(t); }
+
 tg_err_t tg_transport_take(tg_transport_t *t, int max, int timeout_ms, tg_delivery_t **out,
                            int *n_out, char *errstr, size_t n) {
   *out = NULL;

@@ -68,6 +68,7 @@ struct tg_transport_ops {
                           uint64_t *index, char *errstr, size_t n);
   tg_err_t (*dlq_purge)(tg_transport_t *t, uint64_t dlq_index, int64_t *purged, char *errstr,
                         size_t n);
+  bool (*history_done)(const tg_transport_t *t);
   tg_err_t (*depth)(tg_transport_t *t, struct tg_depth *out, char *errstr, size_t n);
   tg_err_t (*remove)(tg_transport_t *t, uint64_t index, bool *removed, char *errstr, size_t n);
   tg_err_t (*get_result)(tg_transport_t *t, const char *request_id, char **json_out,

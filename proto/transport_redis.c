@@ -140,6 +140,7 @@ static tg_err_t r_open(tg_transport_t *t, char *errstr, size_t n) {
     tg_redis_sha1_hex(script_src[i], b->sha[i]);
   snprintf(b->pel_cursor[0], sizeof(b->pel_cursor[0]), "0");
   snprintf(b->pel_cursor[1], sizeof(b->pel_cursor[1]), "0");
+  b->own_pel_done = t->conf.skip_own_pending; /* another handle reads them */
   snprintf(b->park_cursor[0], sizeof(b->park_cursor[0]), "-");
   snprintf(b->park_cursor[1], sizeof(b->park_cursor[1]), "-");
   t->backend = b;
@@ -410,10 +411,9 @@ static void put_call_fill(tg_transport_t *t, const struct tg_put_req *req, struc
                         req->tags_json ? req->tags_json : "", req->data ? req->data : "",
                         pc->ttl, inv};
   memcpy(pc->argv, argv, sizeof(argv));
-  for (size_t i = 0; i < sizeof(argv) / sizeof(argv[0]); i++)
-    pc->lens[i] = strlen(argv[i]);
-  pc->lens[10] = req->payload_len;
-  pc->lens[13] = req->data ? req->data_len : 0;
+  for (size_t i = 0; i < sizeof(argv) / sizeof(argv[0]); i++) /* the bytes: their own lengths */
+    pc->lens[i] = i == 10 ? req->payload_len : i == 13 ? (req->data ? req->data_len : 0)
+                                                       : strlen(argv[i]);
 }
 
 /* The put script's reply {index, request_id, repeated}, or its error. */
@@ -532,6 +532,7 @@ static tg_err_t r_take(tg_transport_t *t, int max, int timeout_ms, tg_delivery_t
 
   /* 2. entries the scheduler reclaimed from dead workers and parked */
   err = claim_parked(t, max, &arr, &count, errstr, n);
+  cap = count; /* parse_claimed sized the array exactly: collect() must grow it */
   if (err != TG_OK || count >= max)
     goto done;
 
@@ -1003,6 +1004,10 @@ static tg_err_t r_dlq_purge(tg_transport_t *t, uint64_t dlq_index, int64_t *purg
   return TG_OK;
 }
 
+static bool r_history_done(const tg_transport_t *t) {
+  return ((const struct redis_be *)t->backend)->own_pel_done;
+}
+
 static tg_err_t r_depth(tg_transport_t *t, struct tg_depth *out, char *errstr, size_t n) {
   struct redis_be *b = BE(t);
   char since[24];
@@ -1014,16 +1019,19 @@ static tg_err_t r_depth(tg_transport_t *t, struct tg_depth *out, char *errstr, s
   redisReply *r = be_eval(t, S_DEPTH, 5, keys, 2, args, NULL, &err, errstr, n);
   if (!r)
     return err;
-  if (r->type == REDIS_REPLY_ARRAY && r->elements == 7) {
-    int64_t oldest = r->element[5]->integer;
-    out->oldest_waiting_age_ms = oldest > 0 && now > oldest ? now - oldest : 0;
-    out->active_workers = r->element[6]->integer;
-    out->waiting = r->element[0]->integer;
-    out->waiting_priority = r->element[1]->integer;
-    out->pending = r->element[2]->integer;
-    out->delayed = r->element[3]->integer;
-    out->dead = r->element[4]->integer;
+  if (r->type != REDIS_REPLY_ARRAY || r->elements != 7) {
+    freeReplyObject(r);
+    snprintf(errstr, n, "redis: unexpected reply to depth");
+    return TG_ERR_TRANSPORT;
   }
+  int64_t oldest = r->element[5]->integer;
+  out->oldest_waiting_age_ms = oldest > 0 && now > oldest ? now - oldest : 0;
+  out->active_workers = r->element[6]->integer;
+  out->waiting = r->element[0]->integer;
+  out->waiting_priority = r->element[1]->integer;
+  out->pending = r->element[2]->integer;
+  out->delayed = r->element[3]->integer;
+  out->dead = r->element[4]->integer;
   freeReplyObject(r);
   return TG_OK;
 }
@@ -1144,6 +1152,7 @@ const struct tg_transport_ops tg_transport_redis = {
   .dlq_requeue = r_dlq_requeue,
   .dlq_purge = r_dlq_purge,
   .depth = r_depth,
+  .history_done = r_history_done,
   .remove = r_remove,
   .get_result = r_get_result,
   .read_sink = r_read_sink,

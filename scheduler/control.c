@@ -25,6 +25,7 @@
 struct service_loop {
   const struct sch_service_conf *sc;
   tg_transport_t *t;               /* NULL until Redis answers */
+  int64_t renewed_ms;              /* monotonic time of the last lease renewal */
   int64_t next_prune_ms;
   bool warned;                     /* the last failure is already in the log */
   pthread_mutex_t lock;            /* guards status */
@@ -73,7 +74,22 @@ static void step_failed(struct service_loop *l, const char *step, const char *er
   l->warned = true;
 }
 
-/* The leader's steps; false when Redis failed (the handle is then reopened). */
+/* Between steps of a long round: renew the lease once a third of it has
+ * passed, so a slow round never outlives it. False: no longer the leader. */
+static bool still_leading(sch_control_t *c, struct service_loop *l) {
+  if (tg_mono_ms() - l->renewed_ms < c->conf.control.lease_ms / 3)
+    return true;
+  char errstr[512];
+  bool held = false;
+  if (tg_transport_lease(l->t, LEASE_NAME, c->holder, c->conf.control.lease_ms, &held, errstr,
+                         sizeof(errstr)) != TG_OK)
+    held = false;
+  if (held)
+    l->renewed_ms = tg_mono_ms();
+  return held;
+}
+
+/* The leader's steps; false when one failed. */
 static bool lead(sch_control_t *c, struct service_loop *l) {
   char errstr[512];
   int64_t promoted = 0, parked = 0, dead = 0;
@@ -86,10 +102,10 @@ static bool lead(sch_control_t *c, struct service_loop *l) {
       return false;
     }
     promoted += k;
-    if (k < STEP_MAX)
+    if (k < STEP_MAX || !still_leading(c, l))
       break;
   }
-  for (int i = 0; i < STEP_ROUNDS; i++) {
+  for (int i = 0; i < STEP_ROUNDS && still_leading(c, l); i++) {
     int p = 0, d = 0;
     if (tg_transport_park_stale(l->t, STEP_MAX, &p, &d, errstr, sizeof(errstr)) != TG_OK) {
       step_failed(l, "reclaim", errstr);
@@ -100,7 +116,7 @@ static bool lead(sch_control_t *c, struct service_loop *l) {
     if (p + d < STEP_MAX)
       break;
   }
-  if (tg_mono_ms() >= l->next_prune_ms) {
+  if (tg_mono_ms() >= l->next_prune_ms && still_leading(c, l)) {
     if (tg_transport_prune_consumers(l->t, l->sc->consumer_idle_ms, &removed, errstr,
                                      sizeof(errstr)) != TG_OK) {
       step_failed(l, "prune_consumers", errstr);
@@ -120,7 +136,6 @@ static bool lead(sch_control_t *c, struct service_loop *l) {
   l->status.dead_lettered_total += dead;
   l->status.consumers_removed_total += removed;
   pthread_mutex_unlock(&l->lock);
-  (void)c;
   return true;
 }
 
@@ -153,13 +168,15 @@ static void round_of(sch_control_t *c, struct service_loop *l) {
       step_failed(l, "lease", errstr);
       ok = false;
     }
+    if (held)
+      l->renewed_ms = tg_mono_ms();
     set_leader(l, held, c->holder);
     if (ok && held)
-      ok = lead(c, l);
+      ok = lead(c, l); /* a failed step is logged; the depth is still read */
   }
   struct tg_depth d;
-  bool depth_ok = ok && tg_transport_depth(l->t, &d, errstr, sizeof(errstr)) == TG_OK;
-  if (ok && !depth_ok)
+  bool depth_ok = tg_transport_depth(l->t, &d, errstr, sizeof(errstr)) == TG_OK;
+  if (!depth_ok)
     step_failed(l, "depth", errstr);
   pthread_mutex_lock(&l->lock);
   l->status.depth_ok = depth_ok;
@@ -171,7 +188,7 @@ static void round_of(sch_control_t *c, struct service_loop *l) {
     snprintf(l->status.depth_error, sizeof(l->status.depth_error), "%s", errstr);
   }
   pthread_mutex_unlock(&l->lock);
-  if (depth_ok && l->warned) {
+  if (depth_ok && ok && l->warned) {
     tg_log(TG_INFO, "event=control_recovered service=%s env=%s", l->sc->name, l->sc->env);
     l->warned = false;
   }

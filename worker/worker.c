@@ -76,8 +76,10 @@ tg_worker_t *tg_worker_new(const struct tg_worker_conf *conf, const struct tg_st
     /* the other handles share the consumer name the taker picked; several
      * takers are safe: a delivery already in flight here is not admitted twice */
     snprintf(qc->consumer, sizeof(qc->consumer), "%s", tg_transport_consumer(w->taker));
+    struct tg_transport_conf more = *qc;
+    more.skip_own_pending = true; /* takers[0] reads them, before the others start */
     for (int i = 1; i < conf->take_threads; i++)
-      if (!(w->takers[i] = tg_transport_new(qc, errstr, n)))
+      if (!(w->takers[i] = tg_transport_new(&more, errstr, n)))
         goto err;
     if (!(w->finisher = tg_transport_new(qc, errstr, n)) ||
         !(w->keeper = tg_transport_new(qc, errstr, n)))
@@ -120,8 +122,9 @@ void tg_worker_destroy(tg_worker_t *w) {
  * own slow job); returns false then. */
 static bool track(tg_worker_t *w, struct job *j) {
   pthread_mutex_lock(&w->lock);
-  for (struct job *x = w->inflight; x; x = x->next)
-    if (strcmp(x->d.entry_id, j->d.entry_id) == 0 && x->d.priority == j->d.priority) {
+  for (struct job *x = w->inflight; x; x = x->next) /* a lost copy does not count */
+    if (!atomic_load(&x->lost) && strcmp(x->d.entry_id, j->d.entry_id) == 0 &&
+        x->d.priority == j->d.priority) {
       pthread_mutex_unlock(&w->lock);
       return false;
     }
@@ -368,6 +371,11 @@ static void *consumer_main(void *arg) {
   struct consumer_args *ca = arg;
   tg_worker_t *w = ca->w;
   tg_transport_t *taker = ca->t;
+  bool first = taker == w->takers[0];
+  /* the other takers start once the first has read the consumer's old entries,
+   * so that none of them is delivered twice within this process */
+  while (!first && !atomic_load(&w->history_read) && !atomic_load(&w->stopping))
+    tg_sleep_ms(20);
   char errstr[512];
   int64_t backoff = 100;
   while (!atomic_load(&w->stopping)) {
@@ -393,6 +401,8 @@ static void *consumer_main(void *arg) {
     }
     backoff = 100;
     atomic_store(&w->queue_ok, true);
+    if (first && !atomic_load(&w->history_read) && tg_transport_history_done(taker))
+      atomic_store(&w->history_read, true);
     tg_metrics_count_taken(nd);
     /* track the whole batch first, so every job's lease is kept while we wait */
     struct job **jobs = nd ? calloc((size_t)nd, sizeof(*jobs)) : NULL;
@@ -617,9 +627,9 @@ int tg_worker_run(tg_worker_t *w, volatile sig_atomic_t *stop) {
 
   /* drain: stop taking, let in-flight jobs finish within the grace period */
   atomic_store(&w->stopping, true);
+  int64_t deadline = tg_mono_ms() + c->shutdown_grace_ms; /* joining may wait on a full stage */
   for (int i = 0; i < c->take_threads; i++)
     pthread_join(consumers[i], NULL);
-  int64_t deadline = tg_mono_ms() + c->shutdown_grace_ms;
   int left;
   tg_log(TG_INFO, "event=draining in_flight=%d grace_ms=%lld", inflight_count(w),
          (long long)c->shutdown_grace_ms);

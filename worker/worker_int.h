@@ -68,6 +68,7 @@ struct tg_worker_s {
   pthread_mutex_t lock;            /* guards the in-flight list */
   pthread_cond_t slot_free;        /* signalled when a job leaves the in-flight list */
   int reserved;                    /* window slots consumer threads are taking for */
+  atomic_bool history_read;        /* takers[0] has read the consumer's old entries */
   struct job *inflight;
   int n_inflight;
   struct job *reclaimed;           /* admitted by the keeper, dispatched by the consumer */

@@ -884,6 +884,72 @@ static void test_dlq_replay_at_the_cap(void) {
   tg_transport_destroy(t);
 }
 
+/* One take that gets parked entries and new ones: the array grows past
+ * what the parked claim sized (a heap overflow once; ASan watches). */
+static void test_parked_and_new_in_one_take(void) {
+  tg_transport_t *a = open_env("mixed", "wa", 200, 5);
+  tg_transport_t *b = open_env("mixed", "wb", 200, 5);
+  tg_transport_t *p = open_env("mixed", TG_TRANSPORT_PARKED_CONSUMER, 200, 5);
+  tg_job_t *first[1] = {new_job("mixed", 0)};
+  put_all(a, first, 1, NULL);
+  int na, nb, parked = -1, dead = -1;
+  tg_delivery_t *da = take_n(a, 1, 1, &na); /* wa dies with it */
+  tg_sleep_ms(300);
+  CHECK(tg_transport_park_stale(p, 100, &parked, &dead, errstr, sizeof(errstr)) == TG_OK);
+  CHECK(parked == 1 && dead == 0);
+  tg_job_t *more[12];
+  for (int i = 0; i < 12; i++)
+    more[i] = new_job("mixed", 0);
+  put_all(a, more, 12, NULL);
+  tg_delivery_t *db = take_n(b, 10, 10, &nb);
+  CHECK(nb == 10 && strcmp(db[0].request_id, first[0]->request_id) == 0 &&
+        db[0].deliveries == 2);
+  for (int i = 1; i < nb; i++)
+    CHECK(db[i].deliveries == 1 && strcmp(db[i].request_id, more[i - 1]->request_id) == 0);
+  tg_deliveries_free(da, na);
+  tg_deliveries_free(db, nb);
+  free_jobs(first, 1);
+  free_jobs(more, 12);
+  tg_transport_destroy(a);
+  tg_transport_destroy(b);
+  tg_transport_destroy(p);
+}
+
+/* Two handles of one consumer: only the one without skip_own_pending reads
+ * the consumer's old entries, so none is delivered (and counted) twice. */
+static void test_skip_own_pending(void) {
+  tg_transport_t *old = open_env("skip", "same", 60000, 3);
+  tg_job_t *jobs[3] = {new_job("skip", 0), new_job("skip", 0), new_job("skip", 0)};
+  put_all(old, jobs, 3, NULL);
+  int n0, n1, n2;
+  tg_delivery_t *d0 = take_n(old, 3, 3, &n0); /* the previous run, then a restart: */
+  struct tg_transport_conf c;
+  tg_transport_conf_init(&c, "skip");
+  snprintf(c.consumer, sizeof(c.consumer), "same");
+  c.max_deliveries = 3;
+  c.skip_own_pending = true;
+  tg_transport_t *second = open_conf(&c);
+  CHECK(tg_transport_history_done(second));
+  tg_delivery_t *d1 = NULL;
+  n1 = -1;
+  CHECK(tg_transport_take(second, 10, 0, &d1, &n1, errstr, sizeof(errstr)) == TG_OK && n1 == 0);
+  tg_transport_t *first = open_env("skip", "same", 60000, 3);
+  CHECK(!tg_transport_history_done(first));
+  tg_delivery_t *d2 = take_n(first, 10, 3, &n2);
+  CHECK(n2 == 3 && d2[0].deliveries == 2 && d2[2].deliveries == 2);
+  tg_deliveries_free(d2, n2);
+  d2 = take_n(first, 10, 0, &n2);
+  CHECK(tg_transport_history_done(first));
+  CHECK(pending_of("tripgen:{skip}:in", "same", 2) == 3);
+  tg_deliveries_free(d0, n0);
+  tg_deliveries_free(d1, n1);
+  tg_deliveries_free(d2, n2);
+  free_jobs(jobs, 3);
+  tg_transport_destroy(old);
+  tg_transport_destroy(second);
+  tg_transport_destroy(first);
+}
+
 int main(int argc, char **argv) {
   snprintf(root, sizeof(root), "%s", argc > 1 ? argv[1] : ".");
   signal(SIGPIPE, SIG_IGN);
@@ -900,6 +966,8 @@ int main(int argc, char **argv) {
   RUN(test_oldest_waiting_age);
   RUN(test_lease);
   RUN(test_dlq_replay_at_the_cap);
+  RUN(test_parked_and_new_in_one_take);
+  RUN(test_skip_own_pending);
   test_redis_stop(&srv);
   return check_done("transport_control");
 }

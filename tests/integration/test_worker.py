@@ -152,6 +152,26 @@ def test_kill9_second_worker_reclaims(e):
     _kill_mid_job(e, False)
 
 
+def test_several_takers_restart_without_double_delivery(e):
+    # queue.take_threads 3 with a stable name: after kill -9 with jobs held, the restarted
+    # worker's first taker alone reads the old entries, so each is delivered once more, not
+    # once per taker (with max_deliveries 2, a second read would dead-letter them)
+    e.start_standin("--latency-ms", "1200")
+    w = e.start_worker(name="stable-3", queue_take_threads=3, queue_max_deliveries=2,
+                       diffusion_slots=2)
+    rids = e.put("may-day-shanghai.json", "national-day-chengdu.json", "winter-harbin-short.json")
+    e.wait(lambda: e.depth()["pending"] == 3, 10, "all three to be taken")
+    e.kill(w)
+    e.start_worker(name="stable-3", queue_take_threads=3, queue_max_deliveries=2,
+                   diffusion_slots=2)
+    frames = e.results(3, timeout=30)
+    check(sorted(f["request_id"] for f in frames) == sorted(rids), str(frames))
+    check(all(f["status"] == "succeeded" for f in frames), str(frames))
+    time.sleep(0.5)
+    d = e.depth()
+    check(d["dead"] == 0 and d["pending"] == 0 and d["waiting"] == 0, str(d))
+
+
 def test_long_job_keeps_its_lease(e):
     # diffusion takes longer than the visibility timeout: the lease refresh keeps the job
     # with its worker, and a second worker running beside it never reclaims it
