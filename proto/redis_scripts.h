@@ -90,7 +90,8 @@
   "return idx\n"
 
 /* KEYS: as COMPLETE, then dlq, dlq:seq.
- * ARGV: as COMPLETE, then payload, dead_at, deliveries, index.
+ * ARGV: as COMPLETE, then payload, dead_at, deliveries, index, dlq max length
+ * (the dead letters are trimmed to about that many, oldest first).
  * An entry no longer pending, or whose final result exists, is only acked. */
 #define TG_LUA_DEAD_LETTER                                                                \
   TG_LUA_HELPERS                                                                          \
@@ -100,7 +101,8 @@
   "  return 0\n"                                                                          \
   "end\n"                                                                                 \
   "local d = redis.call('INCR', KEYS[6])\n"                                               \
-  "redis.call('XADD', KEYS[5], '0-' .. d, 'request_id', ARGV[5], 'generation', ARGV[3],\n" \
+  "redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[13], '0-' .. d, 'request_id', ARGV[5],\n" \
+  "  'generation', ARGV[3],\n"                                                           \
   "  'job', ARGV[9], 'result', ARGV[4], 'dead_at', ARGV[10], 'deliveries', ARGV[11],\n"  \
   "  'index', ARGV[12])\n"                                                                \
   "local idx = publish(KEYS[1], KEYS[2], KEYS[3], ARGV[3], ARGV[4], ARGV[5], ARGV[6],\n"  \

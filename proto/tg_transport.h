@@ -39,6 +39,7 @@ struct tg_transport_conf {
   int max_deliveries;           /* deliveries before an entry is dead-lettered */
   int64_t queue_cap;            /* put() beyond this many input entries: queue full */
   int64_t sink_max_len;         /* approximate length the output stream is trimmed to */
+  int64_t dlq_max_len;          /* approximate number of dead letters kept (oldest go) */
   int64_t result_ttl_ms;        /* lifetime of result records */
   int64_t worker_window_ms;     /* a worker seen (heartbeat) within this is active */
   int64_t connect_timeout_ms;

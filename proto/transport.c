@@ -28,6 +28,7 @@ void tg_transport_conf_init(struct tg_transport_conf *conf, const char *env) {
   conf->max_deliveries = 5;
   conf->queue_cap = TG_DEFAULT_QUEUE_LENGTH;
   conf->sink_max_len = 100000;
+  conf->dlq_max_len = 100000;
   conf->result_ttl_ms = 7LL * 24 * 3600 * 1000;
   conf->worker_window_ms = 30000;
   conf->connect_timeout_ms = 2000;
@@ -54,6 +55,7 @@ static bool conf_valid(const struct tg_transport_conf *c, char *errstr, size_t n
     {"max deliveries", c->max_deliveries, 1, 1000},
     {"queue cap", c->queue_cap, 1, TG_MAX_QUEUE_LENGTH},
     {"sink max length", c->sink_max_len, 100, 100000000},
+    {"dead-letter max length", c->dlq_max_len, 100, 100000000},
     {"result ttl (ms)", c->result_ttl_ms, 1000, 366LL * 86400000},
     {"worker window (ms)", c->worker_window_ms, 100, 86400000},
     {"connect timeout (ms)", c->connect_timeout_ms, 1, 600000},

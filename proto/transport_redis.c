@@ -577,7 +577,7 @@ static tg_err_t finish(tg_transport_t *t, enum script_id id, const tg_delivery_t
                        const struct tg_publish *p, int64_t *ret, char *errstr, size_t n) {
   struct redis_be *b = BE(t);
   char rk[KEY_MAX + TG_MAX_REQUEST_ID_CHARS], gen[24], ttl[24], maxlen[24], lc[16], now[24],
-      dels[24], idx[24];
+      dels[24], idx[24], dlqmax[24];
   snprintf(gen, sizeof(gen), "%" PRId64, p->generation);
   snprintf(ttl, sizeof(ttl), "%" PRId64, t->conf.result_ttl_ms);
   snprintf(maxlen, sizeof(maxlen), "%" PRId64, t->conf.sink_max_len);
@@ -585,18 +585,19 @@ static tg_err_t finish(tg_transport_t *t, enum script_id id, const tg_delivery_t
   snprintf(now, sizeof(now), "%" PRId64, tg_now_ms());
   snprintf(dels, sizeof(dels), "%" PRId64, d ? d->deliveries : 0);
   snprintf(idx, sizeof(idx), "%" PRIu64, d ? d->index : 0);
+  snprintf(dlqmax, sizeof(dlqmax), "%" PRId64, t->conf.dlq_max_len);
   const char *keys[] = {result_key(t, p->request_id, rk, sizeof(rk)), b->k_out, b->k_out_seq,
                         d && d->priority ? b->k_prio : b->k_in, b->k_dlq, b->k_dlq_seq};
   const char *args[] = {t->conf.group, d ? d->entry_id : "", gen, p->result_json,
                         p->request_id, ttl, maxlen, lc,
-                        d && d->payload ? d->payload : "", now, dels, idx};
-  size_t lens[12];
-  for (int i = 0; i < 12; i++)
+                        d && d->payload ? d->payload : "", now, dels, idx, dlqmax};
+  size_t lens[13];
+  for (int i = 0; i < 13; i++)
     lens[i] = strlen(args[i]);
   if (d && d->payload)
     lens[8] = d->payload_len;
   tg_err_t err = TG_OK;
-  redisReply *r = be_eval(t, id, id == S_DEAD ? 6 : 4, keys, id == S_DEAD ? 12 : 8, args, lens,
+  redisReply *r = be_eval(t, id, id == S_DEAD ? 6 : 4, keys, id == S_DEAD ? 13 : 8, args, lens,
                           &err, errstr, n);
   if (!r)
     return err;

@@ -61,6 +61,7 @@ static tg_transport_t *open_transport(const struct sch_conf *conf,
   tc.max_deliveries = sc->max_deliveries;
   tc.queue_cap = sc->queue_cap;
   tc.sink_max_len = sc->sink_max_len;
+  tc.dlq_max_len = sc->dlq_max_len;
   tc.worker_window_ms = sc->autoscale.active_window_ms;
   tc.reconnect_max_ms = 0; /* one try per step: the next round tries again */
   return tg_transport_new(&tc, errstr, n);

@@ -41,7 +41,8 @@ static bool read_token_file(const char *path, char *out, size_t size, char *errs
 static const char *const service_keys[] = {
   "name", "env", "token_env", "token_file", "strict_put", "idempotency_ttl_ms", "max_watchers",
   "max_long_polls",
-  "visibility_timeout_ms", "queue_cap", "sink_max_len", "max_deliveries", "consumer_idle_ms",
+  "visibility_timeout_ms", "queue_cap", "sink_max_len", "dlq_max_len", "max_deliveries",
+  "consumer_idle_ms",
   "autoscale", NULL};
 static const char *const root_keys[] = {"listen", "redis", "log", "long_poll_max_ms",
                                         "threads", "control", "services", NULL};
@@ -192,6 +193,9 @@ static bool load_service(json_t *o, size_t i, struct sch_service_conf *s, char *
   if (!tg_v_int(o, path, "sink_max_len", false, 100, 100000000, &x, errstr, n))
     return false;
   s->sink_max_len = x;
+  s->dlq_max_len = 100000;
+  if (!opt_int(o, path, "dlq_max_len", 100, 100000000, &s->dlq_max_len, errstr, n))
+    return false;
   x = 5;
   if (!opt_int(o, path, "max_deliveries", 1, 1000, &x, errstr, n))
     return false;
@@ -297,7 +301,7 @@ void sch_conf_print(const struct sch_conf *c, FILE *f) {
   for (size_t i = 0; i < c->n_services; i++) {
     const struct sch_service_conf *s = &c->services[i];
     json_array_append_new(
-        svcs, json_pack("{s:s, s:s, s:s, s:b, s:I, s:i, s:i, s:I, s:I, s:I, s:i, s:I, "
+        svcs, json_pack("{s:s, s:s, s:s, s:b, s:I, s:i, s:i, s:I, s:I, s:I, s:I, s:i, s:I, "
                         "s:{s:I, s:I, s:I, s:I}}", "name", s->name,
                         "env", s->env, "token", "***", "strict_put", s->strict_put,
                         "idempotency_ttl_ms", (json_int_t)s->idempotency_ttl_ms, "max_watchers",
@@ -305,6 +309,7 @@ void sch_conf_print(const struct sch_conf *c, FILE *f) {
                         "visibility_timeout_ms",
                         (json_int_t)s->visibility_timeout_ms, "queue_cap",
                         (json_int_t)s->queue_cap, "sink_max_len", (json_int_t)s->sink_max_len,
+                        "dlq_max_len", (json_int_t)s->dlq_max_len,
                         "max_deliveries", s->max_deliveries, "consumer_idle_ms",
                         (json_int_t)s->consumer_idle_ms, "autoscale",
                         "target_backlog_per_worker",

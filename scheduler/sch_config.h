@@ -37,6 +37,7 @@ struct sch_service_conf {
   int64_t visibility_timeout_ms;
   int64_t queue_cap;
   int64_t sink_max_len;
+  int64_t dlq_max_len;           /* dead letters kept by the control loops' burials */
   int max_deliveries;            /* deliveries before reclaim dead-letters a job */
   int64_t consumer_idle_ms;      /* idle consumers without entries are removed after this */
   struct sch_autoscale_conf autoscale;

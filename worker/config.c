@@ -58,6 +58,9 @@ static const struct prop props[] = {
       "deliveries before a job that keeps crashing workers is dead-lettered"),
   I64("queue.cap", queue.queue_cap, 1, TG_MAX_QUEUE_LENGTH, "100000",
       "input queue length at which puts are refused"),
+  I64("queue.dlq_max_len", queue.dlq_max_len, 100, 100000000, "100000",
+      "approximate number of dead letters kept; the oldest are trimmed (their failed "
+      "results stay on the sink)"),
   I64("queue.sink_max_len", queue.sink_max_len, 100, 100000000, "100000",
       "approximate number of output frames kept"),
   I64("queue.result_ttl_ms", queue.result_ttl_ms, 1000, 31622400000LL, "604800000",

@@ -835,6 +835,45 @@ static void test_lease(void) {
 
 /* ---- dead-letter replay at the cap ------------------------------------ */
 
+/* The dead letters are bounded: trimmed to about dlq_max_len, oldest first,
+ * while every failed result stays on the sink. */
+static void test_dlq_is_bounded(void) {
+  struct tg_transport_conf c;
+  tg_transport_conf_init(&c, "dlqbound");
+  snprintf(c.consumer, sizeof(c.consumer), "w");
+  c.dlq_max_len = 100;
+  tg_transport_t *t = open_conf(&c);
+  enum { N = 450 };
+  for (int done = 0; done < N;) {
+    tg_job_t *jobs[50];
+    for (int i = 0; i < 50; i++)
+      jobs[i] = new_job("dlqbound", 0);
+    uint64_t idx[50];
+    put_all(t, jobs, 50, idx);
+    free_jobs(jobs, 50);
+    int nd;
+    tg_delivery_t *d = take_n(t, 50, 50, &nd);
+    for (int i = 0; i < nd; i++) {
+      tg_result_t *r = tg_result_for_job(d[i].job);
+      tg_result_fail(r, TG_CODE_DIFFUSION_FAILED, "diffusion", true, "gave up");
+      CHECK(tg_transport_dead_letter(t, &d[i], r, errstr, sizeof(errstr)) == TG_OK);
+      tg_result_destroy(r);
+    }
+    tg_deliveries_free(d, nd);
+    done += 50;
+  }
+  long long kept = raw_int("XLEN tripgen:{dlqbound}:dlq");
+  CHECK_MSG(kept >= 100 && kept < N, "kept %lld", kept);
+  CHECK(raw_int("XLEN tripgen:{dlqbound}:out") == N);
+  struct tg_dlq_entry *e = NULL;
+  int ne = 0;
+  CHECK(tg_transport_dlq_list(t, 0, 1, &e, &ne, errstr, sizeof(errstr)) == TG_OK && ne == 1);
+  CHECK_MSG(ne == 1 && e[0].dlq_index > 1, "the oldest went first: %llu",
+            ne ? (unsigned long long)e[0].dlq_index : 0ULL);
+  tg_dlq_entries_free(e, ne);
+  tg_transport_destroy(t);
+}
+
 static void test_dlq_replay_at_the_cap(void) {
   struct tg_transport_conf c;
   tg_transport_conf_init(&c, "dlqcap");
@@ -966,6 +1005,7 @@ int main(int argc, char **argv) {
   RUN(test_oldest_waiting_age);
   RUN(test_lease);
   RUN(test_dlq_replay_at_the_cap);
+  RUN(test_dlq_is_bounded);
   RUN(test_parked_and_new_in_one_take);
   RUN(test_skip_own_pending);
   test_redis_stop(&srv);
