@@ -87,18 +87,54 @@ static const struct prop props[] = {
   I64("retry.backoff_base_ms", backoff_base_ms, 1, 3600000, "2000",
       "delay before the second attempt; doubles each attempt, with jitter"),
   I64("retry.backoff_max_ms", backoff_max_ms, 1, 86400000, "300000", "largest retry delay"),
-  STR("prompt.backend", prompt_backend, "template", "template", "prompt stage backend"),
+  STR("prompt.backend", prompt_backend, "template", "template,dashscope,openai",
+      "prompt stage backend: the built-in composer, qwen on DashScope's native API, or any "
+      "OpenAI-compatible chat endpoint"),
   INT("prompt.concurrency", prompt_concurrency, 1, 64, "2", "prompt stage threads"),
   STR("prompt.negative", negative_prompt, DEFAULT_NEGATIVE, NULL,
       "negative prompt (the scene is painted without cars: the owner's car is composited)"),
-  STR("diffusion.backend", diffusion_backend, "comfyui", "comfyui", "diffusion stage backend"),
+  STR("prompt.system_prompt_file", system_prompt_file, "deploy/prompts/trip-painter-system.txt",
+      NULL, "system prompt of the LLM backends"),
+  STR("prompt.fallback", prompt_fallback, "none", "none,template",
+      "template: when the LLM fails for good (not moderation), use the built-in prompt "
+      "(prompt_source \"template\")"),
+  INT("prompt.max_chars", prompt_max_chars, 16, TG_MAX_PROMPT_CHARS, "1200",
+      "longest prompt kept from an LLM answer (characters)"),
+  STR("llm.model", llm_model, "qwen-max", NULL, "model of the LLM prompt backends"),
+  I64("llm.timeout_ms", llm_timeout_ms, 100, 600000, "30000", "timeout of one LLM call"),
+  INT("llm.retries", llm_retries, 0, 10, "2",
+      "retries of a retryable LLM failure within the stage (Retry-After honoured)"),
+  INT("llm.max_tokens", llm_max_tokens, 16, 8192, "400", "most tokens the LLM may answer"),
+  STR("dashscope.url", dashscope_url, "https://dashscope.aliyuncs.com", NULL,
+      "DashScope base URL (native API: qwen prompts, wanx images)"),
+  STR("dashscope.api_key_env", dashscope_key_env, "DASHSCOPE_API_KEY", NULL,
+      "name of the environment variable holding the DashScope key (or NAME_FILE: a file)"),
+  STR("openai.url", openai_url, "https://dashscope.aliyuncs.com/compatible-mode/v1", NULL,
+      "OpenAI-compatible base URL, up to /v1 (DashScope compatible mode, vLLM, Ollama)"),
+  STR("openai.api_key_env", openai_key_env, "OPENAI_API_KEY", NULL,
+      "name of the environment variable holding the key (or NAME_FILE); unset: no "
+      "Authorization header (vLLM, Ollama)"),
+  STR("diffusion.backend", diffusion_backend, "comfyui", "comfyui,wanx",
+      "diffusion stage backend: a ComfyUI workflow, or DashScope wanx"),
   INT("diffusion.slots", diffusion_slots, 1, 64, "1",
       "diffusion jobs at once (what the GPU serves concurrently)"),
   I64("diffusion.timeout_ms", diffusion_timeout_ms, 100, 3600000, "600000",
       "longest one diffusion may take before it is given up (retryably)"),
   I64("diffusion.max_image_bytes", max_image_bytes, 1024, 268435456, "33554432",
-      "largest diffusion output accepted"),
-  STR("comfyui.url", comfyui_url, "http://127.0.0.1:8188", NULL, "ComfyUI base URL"),
+      "largest diffusion output accepted (download cap)"),
+  STR("diffusion.seed_policy", seed_policy, "request", "request,trip,fixed,random",
+      "seed when the job sets none: a hash of request_id and generation (a redelivery paints "
+      "the same), a hash of trip_id, diffusion.seed, or random; recorded as seed_policy"),
+  I64("diffusion.seed", fixed_seed, 0, 2147483647, "42", "the seed of seed_policy fixed"),
+  STR("comfyui.url", comfyui_url, "http://127.0.0.1:8188", NULL,
+      "ComfyUI base URL; several, comma-separated, one per GPU"),
+  INT("comfyui.slots", comfyui_slots, 1, 16, "1",
+      "jobs each ComfyUI holds at once (running or queued); 2 keeps its GPU busy between jobs"),
+  STR("comfyui.follow", comfyui_follow, "ws", "ws,poll",
+      "follow a job over /ws (falls back to polling /history when the socket drops), or poll"),
+  STR("comfyui.output_dir", comfyui_output_dir, "", NULL,
+      "ComfyUI's output folder as mounted here; set: the files a job saved are deleted once "
+      "fetched"),
   STR("comfyui.workflow", comfyui_workflow, "deploy/workflows/trip-sdxl-api.json", NULL,
       "workflow in ComfyUI's API format"),
   STR("comfyui.bind.prompt", bind.prompt, "6.text", NULL, "node.input that gets the prompt"),
@@ -108,12 +144,40 @@ static const struct prop props[] = {
   STR("comfyui.bind.width", bind.width, "5.width", NULL, "node.input that gets the width"),
   STR("comfyui.bind.height", bind.height, "5.height", NULL, "node.input that gets the height"),
   STR("comfyui.bind.prefix", bind.prefix, "9.filename_prefix", NULL,
-      "node.input that gets the filename prefix (carries env and request_id)"),
+      "node.input that gets the filename prefix (carries env and request_id); empty for a "
+      "workflow that sends its image over the socket (SaveImageWebsocket)"),
   I64("comfyui.poll_ms", comfyui_poll_ms, 10, 60000, "500", "how often /history is polled"),
   I64("comfyui.http_timeout_ms", comfyui_http_timeout_ms, 100, 600000, "30000",
       "timeout of one HTTP call to ComfyUI"),
   INT("comfyui.http_retries", comfyui_http_retries, 0, 10, "3",
       "retries of a failed HTTP call (connection errors, 5xx) within the stage"),
+  STR("wanx.model", wanx_model, "wanx2.1-t2i-turbo", NULL, "DashScope image synthesis model"),
+  I64("wanx.poll_ms", wanx_poll_ms, 10, 60000, "1000", "how often a wanx task is polled"),
+  I64("wanx.http_timeout_ms", wanx_http_timeout_ms, 100, 600000, "30000",
+      "timeout of one call to DashScope (submit, poll, download)"),
+  INT("wanx.http_retries", wanx_http_retries, 0, 10, "2",
+      "retries of a retryable wanx call within the stage"),
+  STR("wanx.download_hosts", wanx_download_hosts, "*.aliyuncs.com", NULL,
+      "hosts result images may be downloaded from, comma-separated (\"*.example.com\": its "
+      "subdomains); no redirect leaves them"),
+  INT("limits.llm.rps", limits_llm.rps, 0, 100000, "0",
+      "LLM requests per second across every worker of the env (0: no limit)"),
+  INT("limits.llm.burst", limits_llm.burst, 0, 100000, "0",
+      "LLM requests allowed at once after a quiet spell (0: limits.llm.rps)"),
+  INT("limits.llm.concurrency", limits_llm.concurrency, 0, 100000, "0",
+      "LLM calls in flight across the env (0: no limit)"),
+  INT("limits.wanx.rps", limits_wanx.rps, 0, 100000, "0",
+      "wanx task submissions per second across the env (0: no limit)"),
+  INT("limits.wanx.burst", limits_wanx.burst, 0, 100000, "0", "wanx burst (0: limits.wanx.rps)"),
+  INT("limits.wanx.concurrency", limits_wanx.concurrency, 0, 100000, "0",
+      "wanx tasks running across the env (0: no limit)"),
+  INT("breaker.failures", breaker_failures, 0, 1000, "5",
+      "consecutive failed calls (no answer, 5xx) that open a backend's breaker (0: never)"),
+  I64("breaker.open_ms", breaker_open_ms, 10, 3600000, "30000",
+      "how long an open breaker refuses calls before it lets one probe through"),
+  I64("provider.max_retry_after_ms", max_retry_after_ms, 0, 3600000, "30000",
+      "longest Retry-After a stage waits for; a longer one ends the stage (the job is "
+      "retried later)"),
   STR("postproc.backend", postproc_backend, "cpu", "cpu", "post-process backend"),
   INT("postproc.concurrency", postproc_concurrency, 1, 64, "2", "post-process threads"),
   INT("postproc.jpeg_quality", jpeg_quality, 1, 100, "90", "JPEG quality of the variants"),
@@ -333,6 +397,20 @@ tg_err_t tg_worker_conf_load(struct tg_worker_conf *c, const char *path, char *e
   return tg_worker_conf_check(c, errstr, n);
 }
 
+/* One or more http(s) URLs, comma-separated, none empty. */
+static bool urls_ok(const char *list) {
+  for (const char *p = list;;) {
+    const char *comma = strchr(p, ',');
+    size_t l = comma ? (size_t)(comma - p) : strlen(p);
+    bool http = l > 7 && strncmp(p, "http://", 7) == 0, https = l > 8 && !strncmp(p, "https://", 8);
+    if (!http && !https)
+      return false;
+    if (!comma)
+      return true;
+    p = comma + 1;
+  }
+}
+
 static bool binding_ok(const char *b) {
   const char *dot = strchr(b, '.');
   return dot && dot != b && dot[1] && !strchr(dot + 1, '.');
@@ -363,8 +441,19 @@ tg_err_t tg_worker_conf_check(const struct tg_worker_conf *c, char *errstr, size
                         "queue.visibility_timeout_ms, or leases lapse");
     return TG_ERR_INVAL;
   }
-  if (strncmp(c->comfyui_url, "http://", 7) && strncmp(c->comfyui_url, "https://", 8)) {
-    snprintf(errstr, n, "comfyui.url: must start with http:// or https://");
+  if (!urls_ok(c->comfyui_url)) {
+    snprintf(errstr, n, "comfyui.url: expected http:// or https:// URLs, comma-separated");
+    return TG_ERR_INVAL;
+  }
+  const struct { const char *key, *v; } urls[] = {
+    {"dashscope.url", c->dashscope_url}, {"openai.url", c->openai_url}};
+  for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++)
+    if (!urls_ok(urls[i].v) || strchr(urls[i].v, ',')) {
+      snprintf(errstr, n, "%s: expected one http:// or https:// URL", urls[i].key);
+      return TG_ERR_INVAL;
+    }
+  if (!*c->wanx_download_hosts && strcmp(c->diffusion_backend, "wanx") == 0) {
+    snprintf(errstr, n, "wanx.download_hosts: must name at least one host");
     return TG_ERR_INVAL;
   }
   const struct { const char *key, *v; } binds[] = {
@@ -372,7 +461,7 @@ tg_err_t tg_worker_conf_check(const struct tg_worker_conf *c, char *errstr, size
     {"comfyui.bind.seed", c->bind.seed},     {"comfyui.bind.width", c->bind.width},
     {"comfyui.bind.height", c->bind.height}, {"comfyui.bind.prefix", c->bind.prefix}};
   for (size_t i = 0; i < sizeof(binds) / sizeof(binds[0]); i++)
-    if (!binding_ok(binds[i].v)) {
+    if (!binding_ok(binds[i].v) && !(binds[i].v == c->bind.prefix && !*c->bind.prefix)) {
       snprintf(errstr, n, "%s: expected \"<node id>.<input name>\", got \"%s\"", binds[i].key,
                binds[i].v);
       return TG_ERR_INVAL;
@@ -396,7 +485,7 @@ static json_t *url_masked(const char *url) {
   const char *at = strchr(host, '@'), *slash = strchr(host, '/');
   if (!at || (slash && slash < at))
     return json_string(url);
-  char buf[TG_CONF_STR + 8];
+  char buf[TG_CONF_STR * 2 + 8];
   snprintf(buf, sizeof(buf), "%.*s***%s", (int)(host - url), url, at);
   return json_string(buf);
 }
@@ -406,7 +495,8 @@ static json_t *value_json(const struct tg_worker_conf *c, const struct prop *p) 
   const char *src = (const char *)c + p->off;
   switch (p->type) {
   case P_STR:
-    if (strcmp(p->key, "comfyui.url") == 0 || strcmp(p->key, "storage.public_base_url") == 0)
+    if (strcmp(p->key, "comfyui.url") == 0 || strcmp(p->key, "storage.public_base_url") == 0 ||
+        strcmp(p->key, "dashscope.url") == 0 || strcmp(p->key, "openai.url") == 0)
       return url_masked(src);
     if (strcmp(p->key, "redis.url") == 0) {
       struct tg_redis_url u;

@@ -51,19 +51,50 @@ struct tg_worker_conf {
   int64_t backoff_max_ms;
 
   /* stages */
-  char prompt_backend[32];        /* template */
+  char prompt_backend[32];        /* template, dashscope, openai */
   int prompt_concurrency;
   char negative_prompt[TG_CONF_STR * 2];
-  char diffusion_backend[32];     /* comfyui */
+  char system_prompt_file[TG_CONF_STR];
+  char prompt_fallback[16];       /* none, template */
+  int prompt_max_chars;
+  char llm_model[64];
+  int64_t llm_timeout_ms;         /* one LLM call */
+  int llm_retries;                /* in-stage retries of a retryable LLM failure */
+  int llm_max_tokens;
+  char dashscope_url[TG_CONF_STR];
+  char dashscope_key_env[64];     /* name of the variable holding the key (or NAME_FILE) */
+  char openai_url[TG_CONF_STR];   /* ends in /v1 */
+  char openai_key_env[64];
+  char diffusion_backend[32];     /* comfyui, wanx */
   int diffusion_slots;
   int64_t diffusion_timeout_ms;   /* whole diffusion of one job */
-  char comfyui_url[TG_CONF_STR];
+  char seed_policy[16];           /* request, trip, fixed, random */
+  int64_t fixed_seed;
+  char comfyui_url[TG_CONF_STR * 2]; /* comma-separated base URLs, one per GPU */
+  int comfyui_slots;              /* jobs each ComfyUI runs or queues at once */
+  char comfyui_follow[8];         /* ws, poll */
+  char comfyui_output_dir[TG_CONF_STR]; /* ComfyUI's output folder mounted here; "" = not */
   char comfyui_workflow[TG_CONF_STR];
   struct tg_comfyui_bindings bind;
   int64_t comfyui_poll_ms;
   int64_t comfyui_http_timeout_ms;
   int comfyui_http_retries;
+  char wanx_model[64];
+  int64_t wanx_poll_ms;
+  int64_t wanx_http_timeout_ms;
+  int wanx_http_retries;
+  char wanx_download_hosts[TG_CONF_STR]; /* comma-separated; "*.x" matches subdomains */
   int64_t max_image_bytes;        /* largest diffusion output accepted */
+
+  /* fleet-wide limits (shared in Redis by every worker of the env) and breakers */
+  struct tg_backend_limits {
+    int rps;                      /* requests per second; 0 = none */
+    int burst;                    /* bucket size; 0 = rps */
+    int concurrency;              /* calls or tasks at once; 0 = none */
+  } limits_llm, limits_wanx;
+  int breaker_failures;           /* consecutive failures that open a breaker; 0 = never */
+  int64_t breaker_open_ms;        /* how long it stays open before one probe */
+  int64_t max_retry_after_ms;     /* longest Retry-After waited for within a stage */
   char postproc_backend[32];      /* cpu */
   int postproc_concurrency;
   int jpeg_quality;

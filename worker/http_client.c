@@ -6,9 +6,11 @@
 #include "http_client.h"
 
 #include <curl/curl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 struct sink {
   struct tg_blob *b;
@@ -30,6 +32,37 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata) {
   s->b->data = p;
   s->b->len += len;
   p[s->b->len] = '\0';
+  return len;
+}
+
+/* Keeps the Retry-After and Location headers of the final response. */
+static size_t on_header(char *buf, size_t size, size_t nitems, void *userdata) {
+  struct tg_http_resp *resp = userdata;
+  size_t len = size * nitems;
+  static const struct { const char *name; size_t off, cap; } keep[] = {
+    {"retry-after:", offsetof(struct tg_http_resp, retry_after), sizeof(resp->retry_after)},
+    {"location:", offsetof(struct tg_http_resp, location), sizeof(resp->location)},
+  };
+  if (len >= 5 && strncmp(buf, "HTTP/", 5) == 0) { /* a new response (after 1xx): start over */
+    resp->retry_after[0] = resp->location[0] = '\0';
+    return len;
+  }
+  for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
+    size_t nl = strlen(keep[i].name);
+    if (len <= nl || strncasecmp(buf, keep[i].name, nl) != 0)
+      continue;
+    const char *v = buf + nl;
+    size_t vl = len - nl;
+    while (vl && (*v == ' ' || *v == '\t'))
+      v++, vl--;
+    while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
+      vl--;
+    char *dst = (char *)resp + keep[i].off;
+    if (vl < keep[i].cap) { /* an over-long value is dropped, never cut */
+      memcpy(dst, v, vl);
+      dst[vl] = '\0';
+    }
+  }
   return len;
 }
 
@@ -60,6 +93,8 @@ bool tg_http_do(const struct tg_http_req *req, struct tg_http_resp *resp, char *
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
+  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(c, CURLOPT_HEADERDATA, resp);
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, curl_err);
   curl_easy_setopt(c, CURLOPT_USERAGENT, "tripgen-worker");
   if (req->body) {

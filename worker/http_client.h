@@ -23,10 +23,13 @@ struct tg_http_req {
   size_t max_response;      /* larger responses are cut off and fail */
 };
 
-/* A response: status and body (NUL-terminated for convenience). */
+/* A response: status, body (NUL-terminated for convenience) and the
+ * headers the backends act on. */
 struct tg_http_resp {
   long status;              /* 0 when no HTTP answer came */
   struct tg_blob body;
+  char retry_after[64];     /* Retry-After, "" when absent */
+  char location[1024];      /* Location of a redirect, "" when absent or too long */
 };
 
 /**

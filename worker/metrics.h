@@ -68,6 +68,44 @@ void tg_metrics_inflight(enum tg_stage_id s, int delta);
  */
 void tg_metrics_count_taken(int n);
 
+/* Outcomes of one provider call attempt (tg_metrics_provider_call()). */
+enum tg_call_outcome {
+  TG_CALL_OK = 0,        /* a 2xx answer */
+  TG_CALL_RETRIED,       /* failed, tried again within the stage */
+  TG_CALL_FAILED,        /* failed, the stage gave up */
+  TG_CALL_REFUSED,       /* not made: the breaker is open or a fleet limit's wait too long */
+  TG_CALL__COUNT
+};
+
+/**
+ * tg_metrics_provider_call() - count one call attempt to a provider
+ * @backend: "dashscope", "openai", "wanx" or "comfyui" (others are ignored)
+ * @outcome: what became of it
+ */
+void tg_metrics_provider_call(const char *backend, enum tg_call_outcome outcome);
+
+/**
+ * tg_metrics_breaker() - a backend's breaker changed state
+ * @backend: as above
+ * @state:   0 closed, 1 open, 2 half-open
+ * @opened:  true when this change opened it (counted)
+ */
+void tg_metrics_breaker(const char *backend, int state, bool opened);
+
+/**
+ * tg_metrics_limit_wait() - time spent waiting for a fleet-wide limit
+ * @backend: as above
+ * @ms:      the wait
+ */
+void tg_metrics_limit_wait(const char *backend, int64_t ms);
+
+/**
+ * tg_metrics_diffusion_progress() - a sampler progress report (ComfyUI /ws)
+ * @value: steps done
+ * @max:   steps in all
+ */
+void tg_metrics_diffusion_progress(int value, int max);
+
 /**
  * tg_metrics_render() - the metrics in Prometheus text format
  * @f:   where to write

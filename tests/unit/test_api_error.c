@@ -4,7 +4,7 @@
  * retryability (throttling, exhausted quota, moderation, bad key, 5xx, no
  * answer), and Retry-After is read in both of its forms, bounded.
  */
-#include "api_error.h"
+#include "provider/api_error.h"
 #include "check.h"
 
 #include <stddef.h>

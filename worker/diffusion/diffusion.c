@@ -6,7 +6,8 @@
 
 #include <string.h>
 
-static const struct tg_diffusion_ops *const backends[] = {&tg_diffusion_comfyui, NULL};
+static const struct tg_diffusion_ops *const backends[] = {&tg_diffusion_comfyui, &tg_diffusion_wanx,
+                                                                NULL};
 
 const struct tg_diffusion_ops *tg_diffusion_find(const char *name) {
   TG_BACKEND_FIND(backends, name);

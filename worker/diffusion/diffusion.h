@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * diffusion.h - the diffusion stage: paints the scene for a prompt.
- * Backends sit behind a const ops table, one file each: comfyui.c.
+ * Backends sit behind a const ops table, one file each: comfyui.c (a
+ * ComfyUI workflow), wanx.c (DashScope async image synthesis).
  */
 #ifndef TG_DIFFUSION_H
 #define TG_DIFFUSION_H
@@ -34,6 +35,7 @@ struct tg_diffusion_ops {
 };
 
 extern const struct tg_diffusion_ops tg_diffusion_comfyui;
+extern const struct tg_diffusion_ops tg_diffusion_wanx;
 
 /**
  * tg_diffusion_find() - the backend of a name

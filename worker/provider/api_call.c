@@ -1,0 +1,2 @@
+/* placeholder */
+#include "provider/api_call.h"

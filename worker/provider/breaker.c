@@ -1,0 +1,2 @@
+/* placeholder: replaced by the breaker implementation */
+#include "provider/breaker.h"

@@ -1,0 +1,2 @@
+/* placeholder: replaced by the fleet limit implementation */
+#include "provider/fleet_limit.h"
