@@ -13,7 +13,10 @@
 
 static const char *const result_keys[] = {
   "v", "request_id", "generation", "trip_id", "env", "status", "images", "prompt",
-  "prompt_source", "negative_prompt", "seed", "attempt", "worker", "timings_ms", "error", NULL};
+  "prompt_source", "prompt_usage", "negative_prompt", "seed", "seed_policy", "attempt", "worker",
+  "timings_ms", "error", NULL};
+static const char *const usage_keys[] = {"model", "request_id", "input_tokens", "output_tokens",
+                                         NULL};
 static const char *const image_keys[] = {"variant", "url", "key", "width", "height",
                                          "format", "bytes", "sha256", NULL};
 static const char *const timing_keys[] = {"queued", "prompt", "diffusion", "postproc",
@@ -117,6 +120,17 @@ char *tg_result_serialize(const tg_result_t *r) {
       "error", error);
   if (!root)
     return NULL;
+  /* optional fields (absent in results of older workers) */
+  if (r->has_usage) {
+    const struct tg_prompt_usage *u = &r->prompt_usage;
+    json_object_set_new(root, "prompt_usage",
+                        json_pack("{s:s, s:o, s:I, s:I}", "model", u->model, "request_id",
+                                  str_or_null(*u->request_id ? u->request_id : NULL),
+                                  "input_tokens", (json_int_t)u->input_tokens, "output_tokens",
+                                  (json_int_t)u->output_tokens));
+  }
+  if (*r->seed_policy)
+    json_object_set_new(root, "seed_policy", json_string(r->seed_policy));
   char *out = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(15));
   json_decref(root);
   return out;
@@ -202,6 +216,37 @@ static bool parse_error(json_t *e, tg_result_t *r, char *errstr, size_t n) {
   return true;
 }
 
+/* prompt_usage and seed_policy: optional, null allowed. */
+static bool parse_optional(json_t *root, tg_result_t *r, char *errstr, size_t n) {
+  static const struct tg_str_rule rule_model = {true, false, 1, TG_MAX_ID_CHARS, TG_CS_LINE};
+  static const struct tg_str_rule rule_prid = {true, true, 1, TG_MAX_ID_CHARS, TG_CS_LINE};
+  static const struct tg_str_rule rule_policy = {false, true, 1, TG_MAX_SHORT_CHARS, TG_CS_TOKEN};
+  json_t *usage;
+  const char *s;
+  if (!tg_v_child(root, "", "prompt_usage", JSON_OBJECT, false, true, &usage, errstr, n))
+    return false;
+  if (usage) {
+    struct tg_prompt_usage *u = &r->prompt_usage;
+    if (!tg_v_keys(usage, "prompt_usage", usage_keys, errstr, n) ||
+        !tg_v_str(usage, "prompt_usage", "model", &rule_model, &s, errstr, n))
+      return false;
+    snprintf(u->model, sizeof(u->model), "%s", s);
+    if (!tg_v_str(usage, "prompt_usage", "request_id", &rule_prid, &s, errstr, n))
+      return false;
+    snprintf(u->request_id, sizeof(u->request_id), "%s", s ? s : "");
+    if (!tg_v_int(usage, "prompt_usage", "input_tokens", true, 0, INT32_MAX, &u->input_tokens,
+                  errstr, n) ||
+        !tg_v_int(usage, "prompt_usage", "output_tokens", true, 0, INT32_MAX, &u->output_tokens,
+                  errstr, n))
+      return false;
+    r->has_usage = true;
+  }
+  if (!tg_v_str(root, "", "seed_policy", &rule_policy, &s, errstr, n))
+    return false;
+  snprintf(r->seed_policy, sizeof(r->seed_policy), "%s", s ? s : "");
+  return true;
+}
+
 static bool parse_root(json_t *root, tg_result_t *r, char *errstr, size_t n) {
   const char *s;
   int64_t v;
@@ -246,6 +291,8 @@ static bool parse_root(json_t *root, tg_result_t *r, char *errstr, size_t n) {
       !dup_str(&r->prompt_source, s, errstr, n) ||
       !tg_v_str(root, "", "negative_prompt", &rule_prompt, &s, errstr, n) ||
       !dup_str(&r->negative_prompt, s, errstr, n))
+    return false;
+  if (!parse_optional(root, r, errstr, n))
     return false;
   json_t *seed = json_object_get(root, "seed");
   if (!seed) {

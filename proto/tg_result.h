@@ -43,6 +43,14 @@ struct tg_result_error {
   bool retryable;
 };
 
+/* What an LLM prompt backend reports about its call (absent for the template). */
+struct tg_prompt_usage {
+  char model[TG_MAX_ID_CHARS + 1];
+  char request_id[TG_MAX_ID_CHARS + 1];  /* the provider's; "" when it gave none */
+  int64_t input_tokens;
+  int64_t output_tokens;
+};
+
 typedef struct tg_result {
   char request_id[TG_MAX_REQUEST_ID_CHARS + 1];
   int64_t generation;
@@ -54,8 +62,11 @@ typedef struct tg_result {
   char *prompt;
   char *prompt_source; /* "template", "dashscope", "openai" */
   char *negative_prompt;
+  bool has_usage;
+  struct tg_prompt_usage prompt_usage;
   bool has_seed;
   int64_t seed;
+  char seed_policy[TG_MAX_SHORT_CHARS + 1]; /* "job", "request", "trip", "fixed", "random"; "" = none */
   int64_t attempt;
   char *worker;
   struct tg_timings timings_ms;

@@ -57,7 +57,7 @@ struct tg_worker_conf {
   char system_prompt_file[TG_CONF_STR];
   char prompt_fallback[16];       /* none, template */
   int prompt_max_chars;
-  char llm_model[64];
+  char llm_model[TG_MAX_ID_CHARS + 1];
   int64_t llm_timeout_ms;         /* one LLM call */
   int llm_retries;                /* in-stage retries of a retryable LLM failure */
   int llm_max_tokens;

@@ -25,10 +25,13 @@ tg_result_t *tg_job_result(const tg_worker_t *w, const struct job *j) {
     r->prompt = strdup(j->prompt.prompt);
     r->negative_prompt = j->prompt.negative_prompt ? strdup(j->prompt.negative_prompt) : NULL;
     r->prompt_source = strdup(j->prompt.source);
+    r->has_usage = j->prompt.has_usage;
+    r->prompt_usage = j->prompt.usage;
   }
   if (j->d.job && j->stage_ms[TG_STAGE_DIFFUSION]) {
     r->has_seed = true;
     r->seed = j->seed;
+    snprintf(r->seed_policy, sizeof(r->seed_policy), "%s", j->seed_policy);
   }
   int64_t enq = j->d.job ? j->d.job->enqueued_at_ms : j->d.enqueued_at_ms;
   r->timings_ms.queued = enq && j->taken_wall_ms > enq ? j->taken_wall_ms - enq : 0;

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 bool tg_job_past_deadline(const struct job *j) {
   return j->d.job && j->d.job->deadline_ms && tg_now_ms() > j->d.job->deadline_ms;
@@ -28,16 +29,38 @@ void tg_job_fail(struct job *j, const char *stage, tg_code_t code, bool retryabl
   va_end(ap);
 }
 
-/* The seed: the job's, or one derived from the request so a redelivery
- * paints the same image (FNV-1a of request_id and generation, 31 bits: every
- * diffusion backend takes it). */
-static int64_t job_seed(const tg_job_t *job) {
-  if (job->options.has_seed)
-    return job->options.seed;
-  uint64_t h = 0xcbf29ce484222325ULL;
-  for (const char *p = job->request_id; *p; p++)
+static uint64_t fnv1a(uint64_t h, const char *s) {
+  for (const char *p = s; p && *p; p++)
     h = (h ^ (unsigned char)*p) * 0x100000001b3ULL;
-  h = (h ^ (uint64_t)job->generation) * 0x100000001b3ULL;
+  return h;
+}
+
+/* The seed, 31 bits (every diffusion backend takes it): the job's own, or by
+ * diffusion.seed_policy - "request": FNV-1a of request_id and generation (a
+ * redelivery paints the same image), "trip": of trip_id (every request for a
+ * trip paints alike), "fixed": diffusion.seed, "random": a fresh one each
+ * attempt. Sets *policy to what decided it. */
+static int64_t job_seed(const struct tg_worker_conf *conf, const tg_job_t *job,
+                        const char **policy) {
+  if (job->options.has_seed) {
+    *policy = "job";
+    return job->options.seed;
+  }
+  *policy = conf->seed_policy;
+  uint64_t h = 0xcbf29ce484222325ULL;
+  if (strcmp(conf->seed_policy, "fixed") == 0)
+    return conf->fixed_seed;
+  if (strcmp(conf->seed_policy, "random") == 0) {
+    if (getrandom(&h, sizeof(h), 0) != (ssize_t)sizeof(h))
+      h ^= (uint64_t)tg_now_ms() * 0x9E3779B97F4A7C15ULL;
+    return (int64_t)(h & 0x7FFFFFFF);
+  }
+  if (strcmp(conf->seed_policy, "trip") == 0) {
+    h = fnv1a(h, job->trip ? job->trip->trip_id : job->request_id);
+  } else {
+    h = fnv1a(h, job->request_id);
+    h = (h ^ (uint64_t)job->generation) * 0x100000001b3ULL;
+  }
   return (int64_t)(h & 0x7FFFFFFF);
 }
 
@@ -49,7 +72,7 @@ static bool run_diffusion(tg_worker_t *w, struct job *j, struct tg_stage_error *
   const tg_job_t *job = j->d.job;
   char prefix[160];
   snprintf(prefix, sizeof(prefix), "tripgen/%s/%s", job->env, job->request_id);
-  j->seed = job_seed(job);
+  j->seed = job_seed(&w->conf, job, &j->seed_policy);
   int64_t deadline = tg_mono_ms() + w->conf.diffusion_timeout_ms;
   if (job->deadline_ms) {
     int64_t left = job->deadline_ms - tg_now_ms();

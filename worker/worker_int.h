@@ -31,6 +31,7 @@ struct job {
   char *urls[TG_MAX_VARIANTS];
   char *keys[TG_MAX_VARIANTS];
   int64_t seed;
+  const char *seed_policy;         /* "job", or diffusion.seed_policy */
   bool failed;
   enum tg_stage_id failed_stage;
   const char *failed_stage_name;   /* "input", "prompt", ... */

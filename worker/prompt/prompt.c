@@ -11,6 +11,8 @@
 
 static const struct tg_prompt_ops *const backends[] = {
     &tg_prompt_template,
+    &tg_prompt_dashscope,
+    &tg_prompt_openai,
     NULL,
 };
 

@@ -2,7 +2,9 @@
 /*
  * prompt.h - the prompt stage: turns a job's trip into the positive and
  * negative prompts of the diffusion model. Backends sit behind a const ops
- * table, one file each: template.c (built-in, offline, deterministic).
+ * table, one file each: template.c (built-in, offline, deterministic),
+ * dashscope.c (qwen on DashScope's native API) and openai.c (any
+ * OpenAI-compatible chat endpoint); the two LLM backends share llm.c.
  */
 #ifndef TG_PROMPT_H
 #define TG_PROMPT_H
@@ -10,12 +12,15 @@
 #include "config.h"
 #include "stage.h"
 #include "tg_job.h"
+#include "tg_result.h"
 
 /* What the stage produces. */
 struct tg_prompt_out {
   char *prompt;           /* malloc()ed */
   char *negative_prompt;  /* malloc()ed */
   char source[16];        /* "template", "dashscope", "openai" */
+  bool has_usage;         /* an LLM wrote it: usage is filled */
+  struct tg_prompt_usage usage;
 };
 
 struct tg_prompt_ops {
@@ -28,6 +33,8 @@ struct tg_prompt_ops {
 };
 
 extern const struct tg_prompt_ops tg_prompt_template;
+extern const struct tg_prompt_ops tg_prompt_dashscope;
+extern const struct tg_prompt_ops tg_prompt_openai;
 
 /**
  * tg_prompt_find() - the backend of a name
