@@ -2,12 +2,19 @@
 /*
  * test_api_error.c - failed provider calls become the right code and
  * retryability (throttling, exhausted quota, moderation, bad key, 5xx, no
- * answer), and Retry-After is read in both of its forms, bounded.
+ * answer), and Retry-After is read in both of its forms, bounded; the
+ * provider's code, message and request_id are found in every error shape;
+ * keys come from a variable or a file.
  */
+#include "provider/api_call.h"
 #include "provider/api_error.h"
 #include "check.h"
 
+#include <fcntl.h>
 #include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 static void verdict(bool no_answer, int status, const char *code, tg_code_t want_code,
                     bool want_retryable) {
@@ -73,8 +80,58 @@ static void test_retry_after(void) {
   CHECK(tg_retry_after_ms("Wed, 21 Oct 2015 07:28:10 PST", now, 60000) == -1);
 }
 
+static void fields(const char *body, const char *code, const char *msg, const char *rid) {
+  char c[64], m[128], r[64];
+  tg_api_error_fields(body, body ? strlen(body) : 0, c, sizeof(c), m, sizeof(m), r, sizeof(r));
+  CHECK_MSG(strcmp(c, code) == 0 && strcmp(m, msg) == 0 && strcmp(r, rid) == 0,
+            "%s: got code \"%s\" message \"%s\" request_id \"%s\"", body ? body : "NULL", c,
+            m, r);
+}
+
+/* The provider's code, message and request_id in every error shape. */
+static void test_error_fields(void) {
+  fields("{\"code\":\"Throttling.RateQuota\",\"message\":\"Requests rate limit exceeded\","
+         "\"request_id\":\"r-1\"}", "Throttling.RateQuota", "Requests rate limit exceeded", "r-1");
+  fields("{\"error\":{\"message\":\"Rate limit reached\",\"type\":\"requests\",\"param\":null,"
+         "\"code\":\"rate_limit_exceeded\"}}", "rate_limit_exceeded", "Rate limit reached", "");
+  /* compatible mode: code may be null, then the type names it; request_id at the top */
+  fields("{\"error\":{\"message\":\"bad\",\"type\":\"data_inspection_failed\",\"code\":null},"
+         "\"id\":\"chatcmpl-1\",\"request_id\":\"r-2\"}", "data_inspection_failed", "bad", "r-2");
+  fields("{\"error\":\"no prompt\",\"node_errors\":[]}", "", "no prompt", "");
+  fields("<html><body>502 Bad Gateway</body></html>", "", "", "");
+  fields("[1,2]", "", "", "");
+  fields("", "", "", "");
+  fields(NULL, "", "", "");
+}
+
+/* A key comes from its variable, else from NAME_FILE; never empty. */
+static void test_secret(void) {
+  char buf[64], path[] = "/tmp/tg-secret-XXXXXX";
+  unsetenv("TG_TEST_KEY");
+  unsetenv("TG_TEST_KEY_FILE");
+  CHECK(!tg_secret_get("TG_TEST_KEY", buf, sizeof(buf)) && !*buf);
+  setenv("TG_TEST_KEY", "sk-from-env", 1);
+  CHECK(tg_secret_get("TG_TEST_KEY", buf, sizeof(buf)) && strcmp(buf, "sk-from-env") == 0);
+  CHECK(!tg_secret_get("TG_TEST_KEY", buf, 5)); /* does not fit: refused, not cut */
+  unsetenv("TG_TEST_KEY");
+  int fd = mkstemp(path);
+  CHECK(fd >= 0 && write(fd, "sk-from-file\n", 13) == 13);
+  close(fd);
+  setenv("TG_TEST_KEY_FILE", path, 1);
+  CHECK(tg_secret_get("TG_TEST_KEY", buf, sizeof(buf)) && strcmp(buf, "sk-from-file") == 0);
+  fd = open(path, O_WRONLY | O_TRUNC);
+  CHECK(fd >= 0 && write(fd, "\n", 1) == 1);
+  close(fd);
+  CHECK(!tg_secret_get("TG_TEST_KEY", buf, sizeof(buf)));
+  unlink(path);
+  CHECK(!tg_secret_get("TG_TEST_KEY", buf, sizeof(buf)));
+  unsetenv("TG_TEST_KEY_FILE");
+}
+
 int main(void) {
   RUN(test_classify);
   RUN(test_retry_after);
+  RUN(test_error_fields);
+  RUN(test_secret);
   return check_done("test_api_error");
 }

@@ -10,6 +10,8 @@
  * Thread-safe (one Redis connection behind a mutex; waiting happens
  * outside it). When Redis cannot be reached the limit lets calls through
  * (fail open) and says so in the log: the provider's own 429s still apply.
+ * A dead Redis costs a call at most about one command timeout; calls in the
+ * half second after a failure pass without trying it.
  */
 #ifndef TG_FLEET_LIMIT_H
 #define TG_FLEET_LIMIT_H
@@ -29,7 +31,7 @@ struct tg_fleet_limit_conf {
   int rps;                 /* tokens per second; 0 = no rate limit */
   int burst;               /* bucket size; 0 = rps */
   int concurrency;         /* slots; 0 = no concurrency limit */
-  int64_t slot_lease_ms;   /* a slot not released within this is freed */
+  int64_t slot_lease_ms;   /* a slot not released within this is freed; 0 = 10 min */
 };
 
 /**
@@ -56,7 +58,8 @@ void tg_fleet_limit_destroy(tg_fleet_limit_t *l);
  * tg_fleet_limit_take_token() - wait for one request token
  * @l:           the limit (NULL: no limit)
  * @deadline_ms: monotonic time after which waiting is pointless; 0 = none
- * @waited_ms:   set to the time spent waiting (may be NULL)
+ * @waited_ms:   set to the time spent waiting (may be NULL): 0 when the
+ *               first try answered, whatever its round trip took
  *
  * Return: true with a token (or when Redis is unreachable: fail open);
  * false when the deadline would pass first.
@@ -68,7 +71,9 @@ bool tg_fleet_limit_take_token(tg_fleet_limit_t *l, int64_t deadline_ms, int64_t
  * @l:           the limit (NULL: no limit)
  * @holder:      a name unique to this acquisition (worker, thread, job)
  * @deadline_ms: monotonic deadline; 0 = none
- * @waited_ms:   set to the time spent waiting (may be NULL)
+ * @waited_ms:   set to the time spent waiting (may be NULL), as above
+ *
+ * Acquiring again under a name that holds a slot renews its lease.
  *
  * Return: true with the slot (or fail open); false when the deadline
  * would pass first. Release it with tg_fleet_limit_release_slot().
