@@ -107,6 +107,7 @@ bool tg_http_do(const struct tg_http_req *req, struct tg_http_resp *resp, char *
   curl_easy_cleanup(c);
   if (s.overflow) {
     snprintf(errstr, n, "response larger than %zu bytes", req->max_response);
+    resp->too_large = true;
     tg_blob_free(&resp->body);
     return false;
   }

@@ -27,6 +27,7 @@ struct tg_http_req {
  * headers the backends act on. */
 struct tg_http_resp {
   long status;              /* 0 when no HTTP answer came */
+  bool too_large;           /* the body passed max_response (tg_http_do() failed) */
   struct tg_blob body;
   char retry_after[64];     /* Retry-After, "" when absent */
   char location[1024];      /* Location of a redirect, "" when absent or too long */

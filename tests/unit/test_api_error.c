@@ -11,6 +11,7 @@
 #include "check.h"
 
 #include <fcntl.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,10 +129,27 @@ static void test_secret(void) {
   unsetenv("TG_TEST_KEY_FILE");
 }
 
+static void masked(const char *in, const char *want) {
+  char buf[256];
+  snprintf(buf, sizeof(buf), "%s", in);
+  tg_mask_keys(buf);
+  CHECK_MSG(strcmp(buf, want) == 0, "%s -> %s", in, buf);
+}
+
+/* What looks like a key in a provider's message is masked. */
+static void test_mask_keys(void) {
+  masked("Incorrect API key provided: sk-abc123**********xyz.", "Incorrect API key provided: sk-***.");
+  masked("header Bearer sk-live_0123 was refused", "header Bearer *** was refused");
+  masked("task-sk-1 and risk-free", "task-sk-1 and risk-free");
+  masked("no key here", "no key here");
+  masked("sk-", "sk-");
+}
+
 int main(void) {
   RUN(test_classify);
   RUN(test_retry_after);
   RUN(test_error_fields);
   RUN(test_secret);
+  RUN(test_mask_keys);
   return check_done("test_api_error");
 }

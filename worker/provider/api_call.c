@@ -52,12 +52,11 @@ void tg_api_error_fields(const char *body, size_t len, char *code, size_t cn, ch
   json_decref(root);
 }
 
-/* Masks "sk-..." and "Bearer ..." tokens in place: providers sometimes
- * echo part of a key in their messages. */
-static void mask_keys(char *s) {
+void tg_mask_keys(char *s) {
   for (char *p = s; *p; p++) {
     size_t skip = 0;
-    if (strncmp(p, "sk-", 3) == 0 && (p == s || !isalnum((unsigned char)p[-1])))
+    if (strncmp(p, "sk-", 3) == 0 &&
+        (p == s || !(isalnum((unsigned char)p[-1]) || p[-1] == '-' || p[-1] == '_')))
       skip = 3;
     else if (strncmp(p, "Bearer ", 7) == 0)
       skip = 7;
@@ -66,6 +65,8 @@ static void mask_keys(char *s) {
     char *q = p + skip, *end = q;
     while (*end && (isalnum((unsigned char)*end) || strchr("-_.*", *end)))
       end++;
+    while (end > q && end[-1] == '.') /* a full stop ends the sentence, not the key */
+      end--;
     if (end == q)
       continue;
     memmove(q + 3, end, strlen(end) + 1);
@@ -232,7 +233,7 @@ bool tg_api_call(const struct tg_provider *p, const struct tg_api_request *r, js
       tg_metrics_provider_call(p->name, TG_CALL_OK);
       return true;
     }
-    mask_keys(a.message);
+    tg_mask_keys(a.message);
     int64_t wait = timeout > 0 ? next_wait(p, r, &a, attempt, backoff) : -1;
     if (wait < 0) {
       tg_metrics_provider_call(p->name, TG_CALL_FAILED);

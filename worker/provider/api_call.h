@@ -81,6 +81,14 @@ void tg_api_error_fields(const char *body, size_t len, char *code, size_t cn, ch
                          size_t mn, char *rid, size_t rn);
 
 /**
+ * tg_mask_keys() - mask what looks like a key in a provider's message, in
+ * place: "sk-..." and "Bearer ..." tokens become "sk-***" and "Bearer ***"
+ * (providers sometimes echo part of a key)
+ * @s: the message
+ */
+void tg_mask_keys(char *s);
+
+/**
  * tg_secret_get() - a secret from the environment: the variable @name, or
  * else the file named by @name + "_FILE" (trailing newlines dropped)
  * @name: e.g. "DASHSCOPE_API_KEY"
