@@ -287,11 +287,14 @@ def test_check_config_and_once(e):
     r = subprocess.run([exe, "--check-config"], env=env, capture_output=True, text=True,
                        cwd=ROOT)
     check(r.returncode == 0 and "S3cretPw" not in r.stdout and "***" in r.stdout, r.stdout)
-    r = subprocess.run([exe, "--check-config", "--config",
-                        os.path.join(ROOT, "deploy/config/prod.json")],
-                       env=dict(env, TRIPGEN_ENV="prod"), capture_output=True, text=True,
-                       cwd=ROOT)
-    check(r.returncode == 0, r.stderr)
+    prod = [exe, "--check-config", "--config", os.path.join(ROOT, "deploy/config/prod.json")]
+    r = subprocess.run(prod, env=dict(env, TRIPGEN_ENV="prod", DASHSCOPE_API_KEY="sk-check-1"),
+                       capture_output=True, text=True, cwd=ROOT)
+    check(r.returncode == 0 and "sk-check-1" not in r.stdout + r.stderr, r.stderr)
+    noenv = {k: v for k, v in env.items() if not k.startswith("DASHSCOPE_API_KEY")}
+    r = subprocess.run(prod, env=dict(noenv, TRIPGEN_ENV="prod"), capture_output=True,
+                       text=True, cwd=ROOT)
+    check(r.returncode == 2 and "DASHSCOPE_API_KEY" in r.stderr, "a missing key: " + r.stderr)
     bad = dict(env, TRIPGEN_DIFFUSION_SLOTS="0")
     r = subprocess.run([exe, "--check-config"], env=bad, capture_output=True, text=True, cwd=ROOT)
     check(r.returncode == 2 and "diffusion.slots" in r.stderr, r.stderr)
