@@ -1,8 +1,9 @@
 """worker_harness - processes for the worker's integration tests.
 
 Starts and stops, each in a private temp directory: a redis-server on a unix
-socket (AOF, fsync always), the ComfyUI stand-in (tests/standins/), and
-tripgen-worker processes with fast timeouts; and runs the `tripgen` CLI.
+socket (AOF, fsync always), the ComfyUI and DashScope stand-ins
+(tests/standins/), and tripgen-worker processes with fast timeouts; and runs
+the `tripgen` CLI.
 Only the Python standard library; run with /usr/bin/python3.
 """
 import json
@@ -28,6 +29,8 @@ class Env:
         self.url = "unix://" + self.sock
         self.storage = os.path.join(self.dir, "images")
         self.standin_port = None
+        self.ds_port = None
+        self.ds_base = None
 
     # -- servers -----------------------------------------------------------
     def start_redis(self):
@@ -70,6 +73,43 @@ class Env:
                 return json.load(f)
         except (OSError, ValueError):
             return {}
+
+    def start_dashscope(self, *extra, api_key="sk-test-standin"):
+        """Start the DashScope/OpenAI stand-in; sets ds_port and ds_base, returns the process."""
+        port_file = os.path.join(self.dir, "dashscope.port")
+        if os.path.exists(port_file):      # a second start must not read the old port
+            os.unlink(port_file)
+        self.ds_control = os.path.join(self.dir, "dashscope-control.json")
+        self.ds_stats_file = os.path.join(self.dir, "dashscope-stats.json")
+        with open(self.ds_control, "w") as f:
+            json.dump({}, f)
+        log_path = os.path.join(self.dir, "dashscope-standin.log")
+        log = open(log_path, "w")
+        p = subprocess.Popen(
+            ["/usr/bin/python3", os.path.join(self.root, "tests/standins/dashscope_standin.py"),
+             "--port", "0", "--port-file", port_file, "--api-key", api_key,
+             "--control-file", self.ds_control, "--stats-file", self.ds_stats_file, *extra],
+            stdout=log, stderr=log)
+        p.log_path = log_path
+        self.procs.append(p)
+        self.wait(lambda: (os.path.exists(port_file) and open(port_file).read().strip())
+                  or p.poll() is not None, 10, "the DashScope stand-in to listen")
+        if p.poll() is not None:
+            raise AssertionError("DashScope stand-in exited at start:\n" + self.log(p))
+        self.ds_port = int(open(port_file).read().strip())
+        self.ds_base = "http://127.0.0.1:%d" % self.ds_port
+        return p
+
+    def ds_set(self, **kv):
+        """Replace the DashScope stand-in's control file (atomically) with kv."""
+        with open(self.ds_control + ".tmp", "w") as f:
+            json.dump(kv, f)
+        os.replace(self.ds_control + ".tmp", self.ds_control)
+
+    def ds_stats(self):
+        """The DashScope stand-in's statistics (GET /_standin/stats), parsed."""
+        with urllib.request.urlopen(self.ds_base + "/_standin/stats", timeout=5) as r:
+            return json.loads(r.read().decode())
 
     # -- workers -----------------------------------------------------------
     def worker_env(self, env="dev", name="w1", **overrides):
