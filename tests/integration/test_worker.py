@@ -106,7 +106,7 @@ def test_malformed_job_fails_and_worker_goes_on(e):
 
 def test_comfyui_down_retried_then_dead_lettered(e):
     e.start_standin("--fail", "http500")
-    e.start_worker(retry_max_attempts=3)
+    e.start_worker(retry_max_attempts=3, breaker_failures=0)  # job retries, not the breaker
     ids = e.put("may-day-shanghai.json")
     r = e.results(1)[0]
     check(r["request_id"] == ids[0] and r["status"] == "failed", str(r))

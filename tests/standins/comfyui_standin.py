@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Stand-in ComfyUI server: TEST EQUIPMENT for tripgen, never shipped in the product.
 
-Mimics the HTTP API of ComfyUI (comfyanonymous/ComfyUI server.py + execution.py) closely
+Mimics the HTTP and /ws API of ComfyUI (comfyanonymous/ComfyUI server.py + execution.py) closely
 enough for the worker's ComfyUI backend to be tested without a GPU: the same routes, the same
 request/response shapes (including the two generations of /prompt error bodies), the same
 history entries, the same cache behaviour (an identical prompt is not re-run and reports the
@@ -28,11 +28,16 @@ at the start of every job):
     bad_png        GET /view of an existing image answers 200 image/png with bytes that are
                    not a PNG
     truncated_png  GET /view answers the first half of the real PNG
+    ws_drop        once a job has started, every /ws socket is dropped; the job completes
+    ws_refuse      GET /ws answers 404 (a proxy without WebSocket support)
+    ws_garbage     while the sampler runs, the job's socket gets a ping, odd text and binary
+                   frames and a 64x64 PNG preview that is not the output image
 "fail_times" (or --fail-times) > 0 limits how often the fault fires; the count restarts
 whenever the fault settings change.  See README.md beside this file.
 """
 
 import argparse
+import base64
 import hashlib
 import heapq
 import http.server
@@ -404,7 +409,12 @@ def paint_png(width, height, seed, text, index, text_chunks):
 # --------------------------------------------------------------------------------------------
 
 FAIL_MODES = ("none", "http500", "reset", "refuse_prompt", "exec_error", "hang", "hang_hard",
-              "bad_png", "truncated_png")
+              "bad_png", "truncated_png", "ws_drop", "ws_refuse", "ws_garbage")
+WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+# server.py BinaryEventTypes / send_image's image type numbers
+PREVIEW_IMAGE = 1
+IMAGE_TYPE_PNG = 2
+MAX_EXECUTIONS = 5000
 
 
 def log(msg):
@@ -447,7 +457,14 @@ class Standin:
                       "exec_errors": 0, "interrupted": 0, "hung": 0, "images_written": 0,
                       "history_polls": 0, "views_served": 0, "views_missing": 0,
                       "views_bad": 0, "queue_deletes": 0, "interrupts": 0,
-                      "faults_fired": 0}
+                      "faults_fired": 0, "ws_connections": 0, "ws_refused": 0,
+                      "ws_dropped": 0, "ws_messages": 0, "ws_binary_frames": 0,
+                      "busy_ms": 0}
+        self.interrupt_targets = []   # prompt_id of each POST /interrupt, None when untargeted
+        self.executions = []          # [start, end] unix times of each execution
+        self.sockets = {}             # clientId -> WsClient, like PromptServer.sockets
+        self.client_id = None         # PromptServer.client_id: whose prompt runs
+        self.last_node_id = None
         self.write_stats()
 
     # ---- control -------------------------------------------------------------------------
@@ -511,6 +528,9 @@ class Standin:
             snap["queue_pending"] = len(self.queue)
             snap["queue_running"] = 1 if self.running else 0
             snap["history"] = len(self.history)
+            snap["interrupt_targets"] = list(self.interrupt_targets)
+            snap["executions"] = [list(x) for x in self.executions]
+            snap["ws_open"] = len(self.sockets)
             tmp = self.stats_file + ".tmp"
             try:
                 with open(tmp, "w", encoding="utf-8") as f:
@@ -526,6 +546,43 @@ class Standin:
             self.seq += 1
             heapq.heappush(self.queue, (item[0], self.seq, item))
             self.cv.notify_all()
+        self.queue_updated()
+
+    # ---- WebSocket (server.py: PromptServer.send_json / send_bytes / queue_updated) -------
+    def queue_remaining(self):
+        with self.lock:
+            return len(self.queue) + (1 if self.running else 0)
+
+    def queue_updated(self):
+        self.send("status", {"status": {"exec_info": {"queue_remaining":
+                                                      self.queue_remaining()}}})
+
+    def send(self, event, data, sid=None):
+        """send_sync(event, data, sid): sid None broadcasts to every socket."""
+        msg = json.dumps({"type": event, "data": data}).encode()
+        with self.lock:
+            targets = list(self.sockets.values()) if sid is None else \
+                [self.sockets[sid]] if sid in self.sockets else []
+        for ws in targets:
+            if ws.send_frame(0x1, msg):
+                with self.lock:   # counted without rewriting the stats file each time
+                    self.stats["ws_messages"] += 1
+
+    def send_image_bytes(self, png, sid):
+        """send_image(): PREVIEW_IMAGE, then the image type (PNG), then the bytes."""
+        with self.lock:
+            ws = self.sockets.get(sid) if sid is not None else None
+        if ws and ws.send_frame(0x2, struct.pack(">II", PREVIEW_IMAGE, IMAGE_TYPE_PNG) + png):
+            with self.lock:
+                self.stats["ws_binary_frames"] += 1
+
+    def drop_sockets(self):
+        """ws_drop: every socket goes away without a close frame, like a proxy restart."""
+        with self.lock:
+            targets = list(self.sockets.values())
+        for ws in targets:
+            ws.drop()
+            self.bump("ws_dropped")
 
     def queue_lists(self):
         with self.lock:
@@ -543,6 +600,8 @@ class Standin:
                         heapq.heapify(self.queue)
                         n += 1
                         break
+        if n:
+            self.queue_updated()
         return n
 
     # ---- execution -----------------------------------------------------------------------
@@ -555,19 +614,31 @@ class Standin:
                     return
                 _, _, item = heapq.heappop(self.queue)
                 self.running = item
+                self.client_id = item[3].get("client_id")
             self.write_stats()
+            self.queue_updated()
+            start = time.time()
             try:
                 entry = self.execute(item)
             except Exception:  # a bug in the stand-in must not kill the queue
                 log("internal error:\n" + traceback.format_exc())
                 entry = {"prompt": item, "outputs": {}, "status": {
                     "status_str": "error", "completed": False, "messages": []}, "meta": {}}
+            end = time.time()
+            with self.lock:
+                self.executions.append([start, end])
+                del self.executions[:-MAX_EXECUTIONS]
+                self.stats["busy_ms"] += int(round((end - start) * 1000))
             if entry is None:   # stopping during a hang
                 return
             with self.lock:
                 self.history[item[1]] = entry
                 self.running = None
+                sid, self.last_node_id = self.client_id, None
             self.write_stats()
+            # main.py prompt_worker: after task_done, "executing" with node None
+            self.send("executing", {"node": None, "prompt_id": item[1]}, sid)
+            self.queue_updated()
 
     def execute(self, item):
         number, pid, prompt, extra_data, outputs = item
@@ -575,11 +646,20 @@ class Standin:
         self.interrupt.clear()   # nodes.interrupt_processing(False) at the start of execute()
         messages = []
 
-        def add(event, data):
-            messages.append([event, dict(data, prompt_id=pid,
-                                         timestamp=int(time.time() * 1000))])
+        sid = extra_data.get("client_id")
+
+        def add(event, data, broadcast=False):
+            # PromptExecutor.add_message: history gets it; the socket too when the prompt
+            # has a client_id (only its own socket) or the message is a broadcast
+            d = dict(data, prompt_id=pid, timestamp=int(time.time() * 1000))
+            messages.append([event, d])
+            if sid is not None or broadcast:
+                self.send(event, d, sid)
 
         add("execution_start", {})
+        if self.fires(c, "ws_drop"):
+            log(f"job {pid}: fault ws_drop: dropping every socket")
+            threading.Timer(min(0.05, c["latency_ms"] / 4000.0), self.drop_sockets).start()
         key = canonical_key(prompt)
         with self.lock:
             hit = self.cache.get(key) if self.args.cache != "none" else None
@@ -587,7 +667,10 @@ class Standin:
         executed = []
         try:
             if hit is not None:
-                add("execution_cached", {"nodes": sorted(prompt.keys(), key=_nid_sort)})
+                # SaveImageWebsocket's IS_CHANGED is time.time(): it always runs again
+                add("execution_cached", {"nodes": sorted(
+                    (n for n in prompt if prompt[n]["class_type"] != "SaveImageWebsocket"),
+                    key=_nid_sort)})
                 self.bump("cached_hits")
             else:
                 add("execution_cached", {"nodes": []})
@@ -597,6 +680,7 @@ class Standin:
             if hit is None and self.fires(c, "hang", "hang_hard"):
                 self.bump("hung")
                 for n in order:
+                    self.executing(n, pid, sid)
                     if n == busy_node:
                         break
                     executed.append(n)
@@ -608,13 +692,16 @@ class Standin:
                 return None
             if hit is not None:
                 result = hit
+                for n in order:
+                    if prompt[n]["class_type"] == "SaveImageWebsocket":
+                        self.run_ws_save(prompt, n, describe(prompt, order), pid, sid)
             else:
-                result = self.run_nodes(prompt, order, executed, c)
+                result = self.run_nodes(prompt, order, executed, c, pid, sid)
         except JobFailed as jf:
             node_type = prompt.get(jf.node_id, {}).get("class_type") if jf.node_id else None
             if jf.interrupted:
                 add("execution_interrupted", {"node_id": jf.node_id, "node_type": node_type,
-                                              "executed": list(executed)})
+                                              "executed": list(executed)}, broadcast=True)
                 self.bump("interrupted")
             else:
                 add("execution_error", {
@@ -640,19 +727,74 @@ class Standin:
             "status_str": "success", "completed": True, "messages": messages},
             "meta": result["meta"]}
 
-    def run_nodes(self, prompt, order, executed, c):
+    def executing(self, nid, pid, sid):
+        with self.lock:
+            self.last_node_id = nid
+        self.send("executing", {"node": nid, "display_node": nid, "prompt_id": pid}, sid)
+
+    def progress(self, value, mx, pid, nid, sid):
+        self.send("progress", {"value": value, "max": mx, "prompt_id": pid, "node": nid}, sid)
+
+    def send_garbage(self, sid):
+        """ws_garbage: what a client must survive, sent while the sampler runs: a ping,
+        frames that are not JSON or not ComfyUI's, short binary frames, another event type,
+        and a whole PNG preview (64x64) that is not the SaveImageWebsocket node's image."""
+        with self.lock:
+            ws = self.sockets.get(sid) if sid is not None else None
+        if not ws:
+            return
+        ws.send_frame(0x9, b"are you there")
+        for text in (b"not json", b"[1,2]", b'{"type":"executing"}', b'{"type":7,"data":[]}',
+                     b'{"type":"progress","data":{"value":"x","max":null}}',
+                     b'{"type":"executing","data":{"node":["3"],"prompt_id":5}}'):
+            ws.send_frame(0x1, text)
+        ws.send_frame(0x2, b"")
+        ws.send_frame(0x2, b"\x00\x00\x00\x01\x00")
+        ws.send_frame(0x2, struct.pack(">II", 3, 2) + b"\x89PNG")
+        ws.send_frame(0x2, struct.pack(">II", PREVIEW_IMAGE, IMAGE_TYPE_PNG) +
+                      paint_png(64, 64, 1, "a sampler preview", 0, []))
+        ws.send_frame(0xA, b"unsolicited pong")
+
+    def run_ws_save(self, prompt, nid, info, pid, sid):
+        """SaveImageWebsocket: each image as a binary preview frame, after a progress
+        message (ProgressBar.update_absolute with a preview); no file, no ui output."""
+        self.executing(nid, pid, sid)
+        for i in range(info["batch"]):
+            data = paint_png(info["width"], info["height"], info["seed"], info["text"], i, [])
+            self.progress(i, info["batch"], pid, nid, sid)
+            self.send_image_bytes(data, sid)
+
+    def run_nodes(self, prompt, order, executed, c, pid=None, sid=None):
         info = describe(prompt, order)
         ui_outputs, meta = {}, {}
         for nid in order:
             ct = prompt[nid]["class_type"]
+            if ct == "SaveImageWebsocket":
+                if self.interrupt.is_set():
+                    raise JobFailed(nid, "", "", interrupted=True)
+                self.run_ws_save(prompt, nid, info, pid, sid)
+                executed.append(nid)
+                continue
+            self.executing(nid, pid, sid)
             if ct == "KSampler":
                 if info["width"] * info["height"] * info["batch"] > OOM_PIXELS:
                     raise JobFailed(nid, f"{OOM_MESSAGE}\n{OOM_TIPS}", OOM_TYPE)
-                deadline = time.monotonic() + c["latency_ms"] / 1000.0
+                t0 = time.monotonic()
+                deadline = t0 + c["latency_ms"] / 1000.0
+                steps = int((prompt[nid].get("inputs") or {}).get("steps", 20) or 20)
+                reports = min(4, steps)   # a few progress reports spread over the latency
+                sent = 0
                 while True:
                     if self.interrupt.is_set():
                         raise JobFailed(nid, "", "", interrupted=True)
                     left = deadline - time.monotonic()
+                    due = reports if left <= 0 else \
+                        int(reports * (time.monotonic() - t0) / max(1e-9, deadline - t0))
+                    while sent < due:
+                        sent += 1
+                        self.progress(steps * sent // reports, steps, pid, nid, sid)
+                        if sent == 1 and self.fires(c, "ws_garbage"):
+                            self.send_garbage(sid)
                     if left <= 0 or self.stopping.is_set():
                         break
                     time.sleep(min(left, 0.01))
@@ -665,6 +807,8 @@ class Standin:
                 ui_outputs[nid] = {"images": images}
                 meta[nid] = {"node_id": nid, "display_node": nid, "parent_node": None,
                              "real_node_id": nid}
+                self.send("executed", {"node": nid, "display_node": nid,
+                                       "output": {"images": images}, "prompt_id": pid}, sid)
             elif self.interrupt.is_set():
                 raise JobFailed(nid, "", "", interrupted=True)
             executed.append(nid)
@@ -902,8 +1046,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.send_json({"supports_preview_metadata": True,
                                    "max_upload_size": 104857600})
         if p == "/ws":
-            return self.send(400, b"No WebSocket UPGRADE hdr: None\n Can \"Upgrade\" only to "
-                             b"\"WebSocket\".")
+            return self.websocket()
         if p == "/_standin/stats":
             return self.send_json(self.st.write_stats())
         if p == "/":
@@ -936,6 +1079,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.st.bump("interrupts")
             with self.st.lock:
                 running = self.st.running
+                self.st.interrupt_targets.append(pid if pid else None)
+                del self.st.interrupt_targets[:-1000]
             if pid:
                 if running and running[1] == pid:
                     log(f"Interrupting prompt {pid}")
@@ -964,6 +1109,49 @@ class Handler(http.server.BaseHTTPRequestHandler):
                          b"405: Method Not Allowed" if p in ("/view", "/system_stats",
                                                              "/object_info")
                          else b"404: Not Found")
+
+    # ---- WebSocket -----------------------------------------------------------------------
+    def websocket(self):
+        """GET /ws?clientId=X: RFC 6455 handshake, then PromptServer.websocket_handler:
+        a status message with the sid, "executing" of the current node when this client's
+        prompt runs, then read (and ignore) what the client sends until it closes."""
+        st = self.st
+        c = st.control()
+        if st.fires(c, "ws_refuse"):
+            st.bump("ws_refused")
+            return self.send(404, b"404: Not Found")
+        key = self.headers.get("Sec-WebSocket-Key")
+        if "websocket" not in (self.headers.get("Upgrade") or "").lower() or not key:
+            return self.send(400, b"No WebSocket UPGRADE hdr: None\n Can \"Upgrade\" only to "
+                             b"\"WebSocket\".")
+        accept = base64.b64encode(hashlib.sha1((key.strip() + WS_GUID).encode()).digest())
+        self.send_response(101)
+        self.send_header("Upgrade", "websocket")
+        self.send_header("Connection", "upgrade")
+        self.send_header("Sec-WebSocket-Accept", accept.decode())
+        self.end_headers()
+        self.wfile.flush()
+        self.close_connection = True
+        sid = self.query().get("clientId", "") or uuid.uuid4().hex
+        ws = WsClient(self.connection)
+        with st.lock:
+            st.sockets[sid] = ws   # a reused clientId replaces the old socket
+            last = st.last_node_id if st.client_id == sid else None
+        st.bump("ws_connections")
+        log(f"ws open sid={sid}")
+        try:
+            st.send("status", {"status": {"exec_info": {"queue_remaining":
+                                                        st.queue_remaining()}}, "sid": sid}, sid)
+            if last is not None:
+                st.send("executing", {"node": last}, sid)
+            ws.read_loop(self.rfile)
+        finally:
+            with st.lock:
+                if st.sockets.get(sid) is ws:
+                    del st.sockets[sid]
+            ws.drop()
+            st.write_stats()
+            log(f"ws closed sid={sid}")
 
     # ---- routes --------------------------------------------------------------------------
     def post_prompt(self):
@@ -1080,6 +1268,70 @@ class Handler(http.server.BaseHTTPRequestHandler):
                          "type": "cuda", "index": 0, "vram_total": 25386352640,
                          "vram_free": 24003788800, "torch_vram_total": 0,
                          "torch_vram_free": 0}]}
+
+
+class WsClient:
+    """One server-side WebSocket: frames out unmasked, frames in masked (RFC 6455)."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.lock = threading.Lock()
+        self.closed = False
+
+    def send_frame(self, opcode, payload):
+        n = len(payload)
+        if n < 126:
+            head = struct.pack(">BB", 0x80 | opcode, n)
+        elif n < 65536:
+            head = struct.pack(">BBH", 0x80 | opcode, 126, n)
+        else:
+            head = struct.pack(">BBQ", 0x80 | opcode, 127, n)
+        with self.lock:
+            if self.closed:
+                return False
+            try:
+                self.sock.sendall(head + payload)
+                return True
+            except OSError:
+                self.closed = True
+                return False
+
+    def drop(self):
+        with self.lock:
+            self.closed = True
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def read_loop(self, rfile):
+        """Read client frames until close or EOF: answer ping, echo close."""
+        while True:
+            head = rfile.read(2)
+            if len(head) < 2:
+                return
+            b0, b1 = head
+            opcode, masked, n = b0 & 0x0F, b1 & 0x80, b1 & 0x7F
+            if n == 126:
+                n = struct.unpack(">H", rfile.read(2))[0]
+            elif n == 127:
+                n = struct.unpack(">Q", rfile.read(8))[0]
+            if not masked or n > (1 << 20):
+                # a client must mask (RFC 6455 5.1): close with 1002 protocol error
+                self.send_frame(0x8, struct.pack(">H", 1002))
+                return
+            mask = rfile.read(4)
+            data = bytearray(rfile.read(n))
+            if len(mask) < 4 or len(data) < n:
+                return
+            for i in range(n):
+                data[i] ^= mask[i & 3]
+            if opcode == 0x9:
+                self.send_frame(0xA, bytes(data))
+            elif opcode == 0x8:
+                self.send_frame(0x8, bytes(data[:2]))
+                return
+            # text and binary (e.g. feature_flags) and pong: nothing to do
 
 
 class Server(http.server.ThreadingHTTPServer):
