@@ -45,8 +45,8 @@ struct tg_result_error {
 
 /* What an LLM prompt backend reports about its call (absent for the template). */
 struct tg_prompt_usage {
-  char model[TG_MAX_ID_CHARS + 1];
-  char request_id[TG_MAX_ID_CHARS + 1];  /* the provider's; "" when it gave none */
+  char model[TG_MAX_ID_CHARS * 4 + 1];      /* up to TG_MAX_ID_CHARS characters of UTF-8 */
+  char request_id[TG_MAX_ID_CHARS * 4 + 1]; /* the provider's; "" when it gave none */
   int64_t input_tokens;
   int64_t output_tokens;
 };

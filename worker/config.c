@@ -452,6 +452,21 @@ tg_err_t tg_worker_conf_check(const struct tg_worker_conf *c, char *errstr, size
       snprintf(errstr, n, "%s: expected one http:// or https:// URL", urls[i].key);
       return TG_ERR_INVAL;
     }
+  const struct { const char *key, *v; } key_envs[] = {
+    {"dashscope.api_key_env", c->dashscope_key_env}, {"openai.api_key_env", c->openai_key_env}};
+  for (size_t i = 0; i < sizeof(key_envs) / sizeof(key_envs[0]); i++) {
+    const char *v = key_envs[i].v;
+    if (!*v || strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") !=
+                   strlen(v) || (*v >= '0' && *v <= '9')) { /* never echo it: it may be a key */
+      snprintf(errstr, n, "%s: must be the name of an environment variable (letters, digits, "
+                          "_), not a key", key_envs[i].key);
+      return TG_ERR_INVAL;
+    }
+  }
+  if (!*c->llm_model) {
+    snprintf(errstr, n, "llm.model: must not be empty");
+    return TG_ERR_INVAL;
+  }
   if (!*c->wanx_download_hosts && strcmp(c->diffusion_backend, "wanx") == 0) {
     snprintf(errstr, n, "wanx.download_hosts: must name at least one host");
     return TG_ERR_INVAL;

@@ -34,6 +34,7 @@ static void test_classify(void) {
   verdict(false, 429, "Throttling", P, true);
   verdict(false, 429, "Throttling.AllocationQuota", P, false);
   verdict(false, 400, "DataInspectionFailed", C, false);
+  verdict(false, 400, "IPInfringementSuspect", C, false);
   verdict(false, 401, "InvalidApiKey", P, false);
   verdict(false, 400, "InvalidParameter", P, false);
   verdict(false, 400, "InvalidParameter.NotSupported", P, false);
@@ -107,25 +108,37 @@ static void test_error_fields(void) {
 
 /* A key comes from its variable, else from NAME_FILE; never empty. */
 static void test_secret(void) {
-  char buf[64], path[] = "/tmp/tg-secret-XXXXXX";
+  char buf[64], why[160], path[] = "/tmp/tg-secret-XXXXXX";
   unsetenv("TG_TEST_KEY");
   unsetenv("TG_TEST_KEY_FILE");
-  CHECK(!tg_secret_get("TG_TEST_KEY", buf, sizeof(buf)) && !*buf);
+  CHECK(!tg_secret_get("TG_TEST_KEY", buf, sizeof(buf), why, sizeof(why)) && !*buf);
   setenv("TG_TEST_KEY", "sk-from-env", 1);
-  CHECK(tg_secret_get("TG_TEST_KEY", buf, sizeof(buf)) && strcmp(buf, "sk-from-env") == 0);
-  CHECK(!tg_secret_get("TG_TEST_KEY", buf, 5)); /* does not fit: refused, not cut */
+  CHECK(tg_secret_get("TG_TEST_KEY", buf, sizeof(buf), why, sizeof(why)) && strcmp(buf, "sk-from-env") == 0);
+  CHECK(!tg_secret_get("TG_TEST_KEY", buf, 5, why, sizeof(why))); /* does not fit: refused, not cut */
+  CHECK(strstr(why, "longer than 4 bytes") && !strstr(why, "sk-from"));
+  setenv("TG_TEST_KEY", "sk-a\r\nX-Evil: 1", 1); /* would inject a header line */
+  CHECK(!tg_secret_get("TG_TEST_KEY", buf, sizeof(buf), why, sizeof(why)) &&
+        strstr(why, "control characters") && !strstr(why, "sk-a"));
   unsetenv("TG_TEST_KEY");
+  CHECK(!tg_secret_get("TG_TEST_KEY", buf, sizeof(buf), why, sizeof(why)) &&
+        strstr(why, "TG_TEST_KEY_FILE"));
   int fd = mkstemp(path);
   CHECK(fd >= 0 && write(fd, "sk-from-file\n", 13) == 13);
   close(fd);
   setenv("TG_TEST_KEY_FILE", path, 1);
-  CHECK(tg_secret_get("TG_TEST_KEY", buf, sizeof(buf)) && strcmp(buf, "sk-from-file") == 0);
+  CHECK(tg_secret_get("TG_TEST_KEY", buf, sizeof(buf), why, sizeof(why)) && strcmp(buf, "sk-from-file") == 0);
+  /* exactly as long as the buffer allows, then one byte more */
+  fd = open(path, O_WRONLY | O_TRUNC);
+  CHECK(fd >= 0 && write(fd, "sk-1234567", 10) == 10);
+  close(fd);
+  CHECK(tg_secret_get("TG_TEST_KEY", buf, 11, why, sizeof(why)) && strcmp(buf, "sk-1234567") == 0);
+  CHECK(!tg_secret_get("TG_TEST_KEY", buf, 10, why, sizeof(why)) && strstr(why, "longer than"));
   fd = open(path, O_WRONLY | O_TRUNC);
   CHECK(fd >= 0 && write(fd, "\n", 1) == 1);
   close(fd);
-  CHECK(!tg_secret_get("TG_TEST_KEY", buf, sizeof(buf)));
+  CHECK(!tg_secret_get("TG_TEST_KEY", buf, sizeof(buf), why, sizeof(why)));
   unlink(path);
-  CHECK(!tg_secret_get("TG_TEST_KEY", buf, sizeof(buf)));
+  CHECK(!tg_secret_get("TG_TEST_KEY", buf, sizeof(buf), why, sizeof(why)));
   unsetenv("TG_TEST_KEY_FILE");
 }
 

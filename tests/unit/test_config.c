@@ -522,11 +522,11 @@ static void test_file_too_long(void) {
   memset(s, 'h', sizeof(s));
   memcpy(s, "http://", 7);
   s[512] = '\0';
-  snprintf(json, sizeof(json), "{\"comfyui\": {\"url\": \"%s\"}}", s);
-  FILE_ERR(json, "comfyui.url", "longer than 511 bytes");
+  snprintf(json, sizeof(json), "{\"dashscope\": {\"url\": \"%s\"}}", s);
+  FILE_ERR(json, "dashscope.url", "longer than 511 bytes");
 
   /* the same limit from the environment */
-  ENV_ERR("TRIPGEN_COMFYUI_URL", s, "comfyui.url", "TRIPGEN_COMFYUI_URL", "longer than 511");
+  ENV_ERR("TRIPGEN_DASHSCOPE_URL", s, "dashscope.url", "TRIPGEN_DASHSCOPE_URL", "longer than 511");
 
   /* bytes, not characters: six three-byte characters overflow log.level's 15 */
   snprintf(json, sizeof(json), "{\"log\": {\"level\": \"%s\"}}",
@@ -922,8 +922,29 @@ static void test_cross_keys(void) {
     CHECK_ERR(&c, "comfyui.bind.prompt", want);
     c = d;
     snprintf(c.bind.prefix, sizeof(c.bind.prefix), "%s", bad_binds[i]);
-    CHECK_ERR(&c, "comfyui.bind.prefix", want);
+    if (*bad_binds[i]) /* an empty prefix binding is allowed: SaveImageWebsocket workflows */
+      CHECK_ERR(&c, "comfyui.bind.prefix", want);
+    else
+      CHECK_OK(&c);
   }
+  /* a key variable's name, never a key */
+  c = d;
+  snprintf(c.dashscope_key_env, sizeof(c.dashscope_key_env), "sk-0123456789abcdef");
+  CHECK_ERR(&c, "dashscope.api_key_env", "name of an environment variable");
+  c = d;
+  snprintf(c.openai_key_env, sizeof(c.openai_key_env), "%s", "");
+  CHECK_ERR(&c, "openai.api_key_env", "not a key");
+  c = d;
+  *c.llm_model = '\0';
+  CHECK_ERR(&c, "llm.model", "empty");
+  c = d;
+  snprintf(c.comfyui_url, sizeof(c.comfyui_url), "http://gpu0:8188,http://gpu1:8188");
+  CHECK_OK(&c);
+  snprintf(c.comfyui_url, sizeof(c.comfyui_url), "http://gpu0:8188,,http://gpu1:8188");
+  CHECK_ERR(&c, "comfyui.url", "comma-separated");
+  c = d;
+  snprintf(c.openai_url, sizeof(c.openai_url), "http://a/v1,http://b/v1");
+  CHECK_ERR(&c, "openai.url", "one http");
   c = d;
   snprintf(c.bind.seed, sizeof(c.bind.seed), "31.noise_seed");
   CHECK_OK(&c);

@@ -38,6 +38,7 @@
 #define TASK_PATH "/api/v1/tasks/"
 #define WANX_MIN_SIDE 512 /* wanx2.x: each side 512..1440 */
 #define WANX_MAX_SIDE 1440
+#define WANX_MAX_SEED 2147483647 /* DashScope's seed is 0..2^31-1 */
 #define MAX_HOSTS 32
 #define MAX_HOST_CHARS 255
 #define MAX_TASK_ID 128
@@ -232,18 +233,12 @@ static tg_err_t w_create(const struct tg_worker_conf *conf, void **state, char *
   while (bl > 0 && w->base[bl - 1] == '/')
     w->base[--bl] = '\0';
   snprintf(w->model, sizeof(w->model), "%s", conf->wanx_model);
-  if (!tg_secret_get(conf->dashscope_key_env, key, sizeof(key))) {
-    snprintf(errstr, n, "diffusion.backend wanx needs a DashScope API key: set the environment "
-             "variable %s (or %s_FILE naming a file that holds it; see dashscope.api_key_env)",
-             conf->dashscope_key_env, conf->dashscope_key_env);
+  char why[256];
+  if (!tg_secret_get(conf->dashscope_key_env, key, sizeof(key), why, sizeof(why))) {
+    snprintf(errstr, n, "diffusion.backend wanx needs a DashScope API key: %s (set the "
+             "environment variable %s, or %s_FILE naming a file that holds it; see "
+             "dashscope.api_key_env)", why, conf->dashscope_key_env, conf->dashscope_key_env);
     goto err;
-  }
-  for (const char *k = key; *k; k++) {
-    if ((unsigned char)*k <= ' ' || *k == 0x7f) { /* would break or inject header lines */
-      snprintf(errstr, n, "the value of %s holds spaces or control characters",
-               conf->dashscope_key_env);
-      goto err;
-    }
   }
   snprintf(w->auth, sizeof(w->auth), "Authorization: Bearer %s", key);
   if (!parse_hosts(w, conf->wanx_download_hosts, errstr, n))
@@ -304,8 +299,7 @@ static bool submit(struct wanx *w, const struct tg_diffusion_req *req, char *tas
   json_t *input = json_pack("{s:s}", "prompt", req->prompt ? req->prompt : "");
   if (input && req->negative_prompt && *req->negative_prompt)
     json_object_set_new(input, "negative_prompt", json_string(req->negative_prompt));
-  /* DashScope's seed is 0..2147483647 */
-  json_int_t seed = (json_int_t)((uint64_t)req->seed & 0x7fffffff);
+  json_int_t seed = (json_int_t)req->seed; /* checked against DashScope's 0..2147483647 */
   json_t *body = json_pack("{s:s, s:o, s:{s:s, s:i, s:I}}", "model", w->model, "input", input,
                            "parameters", "size", size, "n", 1, "seed", seed);
   char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
@@ -452,7 +446,7 @@ static bool wait_task(struct wanx *w, const struct tg_diffusion_req *req, const 
 /*
  * One GET of a result URL, retried within the stage like tg_api_call():
  * no answer, 408, 429 and 5xx again after 200 ms, 400 ms, ... or the
- * Retry-After asked for, behind the breaker. true with an answer of any
+ * Retry-After asked for. true with an answer of any
  * other status (redirects included); false with err.
  */
 static bool get_image(struct wanx *w, const struct tg_diffusion_req *req, const char *task_id,
@@ -461,7 +455,7 @@ static bool get_image(struct wanx *w, const struct tg_diffusion_req *req, const 
   int64_t backoff = 200;
   char why[256];
   for (int attempt = 0;; attempt++) {
-    int64_t now = tg_mono_ms(), retry_in = 0, tmo = w->provider.timeout_ms;
+    int64_t now = tg_mono_ms(), tmo = w->provider.timeout_ms;
     if (req->deadline_mono_ms) {
       if (req->deadline_mono_ms - now <= 0) {
         tg_stage_fail(err, TG_CODE_DIFFUSION_FAILED, true,
@@ -472,19 +466,12 @@ static bool get_image(struct wanx *w, const struct tg_diffusion_req *req, const 
       if (req->deadline_mono_ms - now < tmo)
         tmo = req->deadline_mono_ms - now;
     }
-    if (!tg_breaker_allow(w->breaker, now, &retry_in)) {
-      tg_metrics_provider_call("wanx", TG_CALL_REFUSED);
-      tg_stage_fail(err, TG_CODE_DIFFUSION_FAILED, true,
-                    "wanx download: the wanx breaker is open (next probe in %" PRId64 " ms)",
-                    retry_in);
-      return false;
-    }
+    /* no breaker here: result URLs are object storage, not the DashScope API, and
+     * their faults must not stop submissions and polls */
     struct tg_http_req r = {.method = "GET", .url = url, .timeout_ms = tmo,
                             .max_response = (size_t)w->max_image_bytes};
     bool answered = tg_http_do(&r, resp, why, sizeof(why));
     bool too_big = !answered && resp->too_large;
-    bool server_fault = (!answered && !too_big) || (answered && resp->status >= 500);
-    tg_breaker_record(w->breaker, server_fault, tg_mono_ms());
     if (too_big) {
       tg_metrics_provider_call("wanx", TG_CALL_FAILED);
       tg_stage_fail(err, TG_CODE_DIFFUSION_FAILED, false,
@@ -612,6 +599,12 @@ static bool w_paint(void *state, const struct tg_diffusion_req *req, struct tg_b
     tg_stage_fail(err, TG_CODE_INVALID_INPUT, false,
                   "wanx: size %dx%d is not supported: %s takes %d..%d pixels per side",
                   req->width, req->height, w->model, WANX_MIN_SIDE, WANX_MAX_SIDE);
+    return false;
+  }
+  if (req->seed < 0 || req->seed > WANX_MAX_SEED) {
+    tg_stage_fail(err, TG_CODE_INVALID_INPUT, false,
+                  "wanx: seed %" PRId64 " is out of DashScope's range 0..%d", req->seed,
+                  WANX_MAX_SEED);
     return false;
   }
   char holder[sizeof(w->holder_prefix) + TG_MAX_REQUEST_ID_CHARS + 32];

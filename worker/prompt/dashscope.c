@@ -26,11 +26,12 @@ static json_t *ds_body(const struct tg_worker_conf *conf, const char *system, co
                    "max_tokens", conf->llm_max_tokens);
 }
 
-static bool ds_answer(json_t *root, const char **text, struct tg_prompt_usage *usage, char *why,
-                      size_t n) {
+static bool ds_answer(json_t *root, const char **text, struct tg_prompt_usage *usage,
+                      bool *refused, char *why, size_t n) {
   json_t *output = json_object_get(root, "output");
   json_t *choice = json_array_get(json_object_get(output, "choices"), 0);
   *text = json_string_value(json_object_get(json_object_get(choice, "message"), "content"));
+  (void)refused; /* DashScope refuses with DataInspectionFailed, an error answer */
   if (!*text) /* result_format "text" answers at output.text */
     *text = json_string_value(json_object_get(output, "text"));
   if (!*text) {

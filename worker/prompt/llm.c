@@ -15,6 +15,7 @@
 #include "tg_time.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +59,14 @@ static char *read_text_file(const char *path, size_t max, char *why, size_t n) {
   return buf;
 }
 
+/* Whether a key was given at all (in NAME or NAME_FILE), usable or not. */
+static bool key_given(const char *name) {
+  char file_var[160];
+  snprintf(file_var, sizeof(file_var), "%s_FILE", name);
+  const char *v = getenv(name), *f = getenv(file_var);
+  return (v && *v) || (f && *f);
+}
+
 void tg_llm_destroy(void *state) {
   struct llm *l = state;
   if (!l)
@@ -89,14 +98,22 @@ tg_err_t tg_llm_create(const struct tg_llm_dialect *d, const struct tg_worker_co
   }
   const char *key_env = strcmp(d->name, "dashscope") == 0 ? conf->dashscope_key_env
                                                           : conf->openai_key_env;
-  if (tg_secret_get(key_env, key, sizeof(key))) {
+  if (tg_secret_get(key_env, key, sizeof(key), why, sizeof(why))) {
     snprintf(l->auth, sizeof(l->auth), "Authorization: Bearer %s", key);
-  } else if (d->key_required) {
-    snprintf(errstr, n, "%s prompt backend: no API key: set %s (or %s_FILE)", d->name, key_env,
-             key_env);
+  } else if (d->key_required || key_given(key_env)) {
+    /* required, or given but unusable: say so rather than go without */
+    snprintf(errstr, n, "%s prompt backend: no API key: %s (set %s, or %s_FILE)", d->name, why,
+             key_env, key_env);
     goto fail;
   }
   memset(key, 0, sizeof(key));
+  json_t *probe = d->body(conf, l->system, "-"); /* jansson refuses text that is not UTF-8 */
+  if (!probe) {
+    snprintf(errstr, n, "prompt.system_prompt_file %s or llm.model: not valid UTF-8",
+             conf->system_prompt_file);
+    goto fail;
+  }
+  json_decref(probe);
   l->fallback = strcmp(conf->prompt_fallback, "template") == 0;
   if (l->fallback && tg_prompt_template.create(conf, &l->template_state, errstr, n) != TG_OK)
     goto fail;
@@ -127,6 +144,19 @@ fail:
   return TG_ERR_INVAL;
 }
 
+/* What a provider reported goes into the result only as the result's rules
+ * allow: tokens within 0..INT32_MAX, ids and model one line of text. */
+static void usage_sanitize(struct tg_prompt_usage *u, const char *conf_model) {
+  if (u->input_tokens < 0 || u->input_tokens > INT32_MAX)
+    u->input_tokens = 0;
+  if (u->output_tokens < 0 || u->output_tokens > INT32_MAX)
+    u->output_tokens = 0;
+  if (!tg_charset_ok(u->request_id, TG_CS_LINE))
+    *u->request_id = '\0';
+  if (!*u->model || !tg_charset_ok(u->model, TG_CS_LINE))
+    snprintf(u->model, sizeof(u->model), "%s", conf_model);
+}
+
 /* One call and its answer; false with err. */
 static bool ask(struct llm *l, const tg_job_t *job, struct tg_prompt_out *out,
                 struct tg_stage_error *err) {
@@ -152,14 +182,17 @@ static bool ask(struct llm *l, const tg_job_t *job, struct tg_prompt_out *out,
     return false;
   const char *answer = NULL;
   char why[256];
+  bool refused = false;
   memset(&out->usage, 0, sizeof(out->usage));
-  if (!l->d->answer(root, &answer, &out->usage, why, sizeof(why))) {
-    tg_stage_fail(err, TG_CODE_PROMPT_FAILED, true, "%s chat: %s", l->d->name, why);
+  if (!l->d->answer(root, &answer, &out->usage, &refused, why, sizeof(why))) {
+    if (refused) /* the model's own content filter: moderation, never retried */
+      tg_stage_fail(err, TG_CODE_CONTENT_REJECTED, false, "%s chat: %s", l->d->name, why);
+    else
+      tg_stage_fail(err, TG_CODE_PROMPT_FAILED, true, "%s chat: %s", l->d->name, why);
     json_decref(root);
     return false;
   }
-  if (!*out->usage.model)
-    snprintf(out->usage.model, sizeof(out->usage.model), "%s", l->conf->llm_model);
+  usage_sanitize(&out->usage, l->conf->llm_model);
   ok = tg_llm_clean_prompt(answer, (size_t)l->conf->prompt_max_chars, &out->prompt, why,
                            sizeof(why));
   json_decref(root);

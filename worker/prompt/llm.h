@@ -21,9 +21,10 @@ struct tg_llm_dialect {
   void (*url)(const struct tg_worker_conf *conf, char *out, size_t n);
   /* the request body */
   json_t *(*body)(const struct tg_worker_conf *conf, const char *system, const char *user);
-  /* the answer's text (borrowed from root) and usage; false with why */
-  bool (*answer)(json_t *root, const char **text, struct tg_prompt_usage *usage, char *why,
-                 size_t n);
+  /* the answer's text (borrowed from root) and usage; false with why, and
+   * *refused set when the model's content filter withheld the answer */
+  bool (*answer)(json_t *root, const char **text, struct tg_prompt_usage *usage, bool *refused,
+                 char *why, size_t n);
 };
 
 /**

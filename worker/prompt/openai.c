@@ -25,10 +25,17 @@ static json_t *oa_body(const struct tg_worker_conf *conf, const char *system, co
                    user, "max_tokens", conf->llm_max_tokens);
 }
 
-static bool oa_answer(json_t *root, const char **text, struct tg_prompt_usage *usage, char *why,
-                      size_t n) {
+static bool oa_answer(json_t *root, const char **text, struct tg_prompt_usage *usage,
+                      bool *refused, char *why, size_t n) {
   json_t *choice = json_array_get(json_object_get(root, "choices"), 0);
   *text = json_string_value(json_object_get(json_object_get(choice, "message"), "content"));
+  const char *finish = json_string_value(json_object_get(choice, "finish_reason"));
+  if (finish && strcmp(finish, "content_filter") == 0 && (!*text || !**text)) {
+    *refused = true;
+    snprintf(why, n, "the answer was withheld by the content filter (finish_reason "
+             "content_filter)");
+    return false;
+  }
   if (!*text) {
     snprintf(why, n, "no choices[0].message.content in the answer");
     return false;

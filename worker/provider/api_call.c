@@ -15,6 +15,7 @@
 #include "tg_time.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,34 +76,63 @@ void tg_mask_keys(char *s) {
   }
 }
 
-bool tg_secret_get(const char *name, char *buf, size_t n) {
+/* A key must fit and be one token: a space or control byte would break or
+ * inject header lines. */
+static bool key_usable(const char *v, size_t n, const char *origin, char *why, size_t wn) {
+  if (strlen(v) >= n) {
+    snprintf(why, wn, "%s is longer than %zu bytes", origin, n - 1);
+    return false;
+  }
+  for (const char *k = v; *k; k++)
+    if ((unsigned char)*k <= ' ' || *k == 0x7f) {
+      snprintf(why, wn, "%s holds spaces or control characters", origin);
+      return false;
+    }
+  return true;
+}
+
+bool tg_secret_get(const char *name, char *buf, size_t n, char *why, size_t wn) {
   *buf = '\0';
-  const char *v = name && *name ? getenv(name) : NULL;
+  snprintf(why, wn, "%s is not set", name ? name : "(no name)");
+  if (!name || !*name || n < 2)
+    return false;
+  char origin[200];
+  const char *v = getenv(name);
   if (v && *v) {
-    if (strlen(v) >= n)
+    snprintf(origin, sizeof(origin), "the value of %s", name);
+    if (!key_usable(v, n, origin, why, wn))
       return false;
     snprintf(buf, n, "%s", v);
     return true;
   }
   char file_var[160];
-  snprintf(file_var, sizeof(file_var), "%s_FILE", name ? name : "");
-  const char *path = name && *name ? getenv(file_var) : NULL;
-  if (!path || !*path)
+  snprintf(file_var, sizeof(file_var), "%s_FILE", name);
+  const char *path = getenv(file_var);
+  if (!path || !*path) {
+    snprintf(why, wn, "neither %s nor %s is set", name, file_var);
     return false;
+  }
   FILE *f = fopen(path, "r");
-  if (!f)
+  if (!f) {
+    snprintf(why, wn, "%s names a file that cannot be read (%s)", file_var, strerror(errno));
     return false;
+  }
   size_t len = fread(buf, 1, n - 1, f);
-  bool whole = feof(f);
+  bool whole = fgetc(f) == EOF;
   fclose(f);
   buf[len] = '\0';
   while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' '))
     buf[--len] = '\0';
-  if (!whole || !len) {
-    *buf = '\0';
-    return false;
+  snprintf(origin, sizeof(origin), "the file named by %s", file_var);
+  if (!whole) {
+    snprintf(why, wn, "%s is longer than %zu bytes", origin, n - 1);
+  } else if (!len) {
+    snprintf(why, wn, "%s is empty", origin);
+  } else if (key_usable(buf, n, origin, why, wn)) {
+    return true;
   }
-  return true;
+  memset(buf, 0, n);
+  return false;
 }
 
 /* What one attempt ended with. */
@@ -125,6 +155,12 @@ static void one_attempt(const struct tg_provider *p, const struct tg_api_request
   memset(a, 0, sizeof(*a));
   a->retry_after_ms = -1;
   if (!tg_http_do(&hr, &resp, why, sizeof(why))) {
+    if (resp.too_large) { /* it answered, too much: asking again gets the same */
+      a->answered = true;
+      a->verdict = (struct tg_api_verdict){p->stage_code, false, "answer over the size cap"};
+      snprintf(a->message, sizeof(a->message), "%s %s: %s", p->name, r->what, why);
+      return;
+    }
     struct tg_api_failure f = {.no_answer = true};
     tg_api_classify(&f, p->stage_code, &a->verdict);
     a->counts_against = true;
@@ -187,54 +223,53 @@ bool tg_api_call(const struct tg_provider *p, const struct tg_api_request *r, js
   tg_request_id_generate(holder); /* names this call's slot */
   int64_t backoff = FIRST_BACKOFF_MS;
   for (int attempt = 0;; attempt++) {
-    int64_t waited = 0, w2 = 0;
-    if (r->take_token && !tg_fleet_limit_take_token(p->limit, r->deadline_ms, &waited)) {
-      tg_metrics_provider_call(p->name, TG_CALL_REFUSED);
-      tg_stage_fail(err, p->stage_code, true, "%s %s: the fleet-wide request rate limit leaves "
-                    "no room before the deadline", p->name, r->what);
-      return false;
-    }
-    if (r->hold_slot && !tg_fleet_limit_acquire_slot(p->limit, holder, r->deadline_ms, &w2)) {
-      tg_metrics_provider_call(p->name, TG_CALL_REFUSED);
-      tg_stage_fail(err, p->stage_code, true, "%s %s: no fleet-wide concurrency slot came free "
-                    "before the deadline", p->name, r->what);
-      return false;
-    }
-    if (waited + w2 > 0)
-      tg_metrics_limit_wait(p->name, waited + w2);
+    /* the breaker first: an open one spends none of the fleet's budget */
     int64_t retry_in = 0;
     if (!tg_breaker_allow(p->breaker, tg_mono_ms(), &retry_in)) {
-      if (r->hold_slot)
-        tg_fleet_limit_release_slot(p->limit, holder);
       tg_metrics_provider_call(p->name, TG_CALL_REFUSED);
       tg_stage_fail(err, p->stage_code, true, "%s %s: not called: the circuit breaker is open "
                     "after repeated failures (next probe in %lld ms)", p->name, r->what,
                     (long long)retry_in);
       return false;
     }
+    int64_t waited = 0, w2 = 0;
+    const char *refusal = NULL;
+    bool have_slot = false;
+    if (r->take_token && !tg_fleet_limit_take_token(p->limit, r->deadline_ms, &waited))
+      refusal = "the fleet-wide request rate limit leaves no room before the deadline";
+    else if (r->hold_slot &&
+             !(have_slot = tg_fleet_limit_acquire_slot(p->limit, holder, r->deadline_ms, &w2)))
+      refusal = "no fleet-wide concurrency slot came free before the deadline";
+    if (waited + w2 > 0)
+      tg_metrics_limit_wait(p->name, waited + w2);
     int64_t timeout = p->timeout_ms;
-    if (r->deadline_ms && r->deadline_ms - tg_mono_ms() < timeout)
+    if (!refusal && r->deadline_ms && r->deadline_ms - tg_mono_ms() < timeout)
       timeout = r->deadline_ms - tg_mono_ms();
-    struct attempt a;
-    if (timeout <= 0) { /* the breaker let us through: say how it went */
-      memset(&a, 0, sizeof(a));
-      struct tg_api_failure f = {.no_answer = true};
-      tg_api_classify(&f, p->stage_code, &a.verdict);
-      snprintf(a.message, sizeof(a.message), "%s %s: deadline passed before the call", p->name,
-               r->what);
-      tg_breaker_record(p->breaker, false, tg_mono_ms());
-    } else {
-      one_attempt(p, r, timeout, json, &a);
-      tg_breaker_record(p->breaker, a.counts_against, tg_mono_ms());
+    if (!refusal && timeout <= 0)
+      refusal = "the deadline passed before the call";
+    if (refusal) {
+      tg_breaker_forget(p->breaker); /* no call, nothing learned */
+      if (have_slot)
+        tg_fleet_limit_release_slot(p->limit, holder);
+      tg_metrics_provider_call(p->name, TG_CALL_REFUSED);
+      tg_stage_fail(err, p->stage_code, true, "%s %s: %s", p->name, r->what, refusal);
+      return false;
     }
-    if (r->hold_slot)
+    struct attempt a;
+    one_attempt(p, r, timeout, json, &a);
+    /* a call the job's deadline cut short says nothing about the provider */
+    if (!a.answered && timeout < p->timeout_ms)
+      tg_breaker_forget(p->breaker);
+    else
+      tg_breaker_record(p->breaker, a.counts_against, tg_mono_ms());
+    if (have_slot)
       tg_fleet_limit_release_slot(p->limit, holder);
     if (a.ok) {
       tg_metrics_provider_call(p->name, TG_CALL_OK);
       return true;
     }
     tg_mask_keys(a.message);
-    int64_t wait = timeout > 0 ? next_wait(p, r, &a, attempt, backoff) : -1;
+    int64_t wait = next_wait(p, r, &a, attempt, backoff);
     if (wait < 0) {
       tg_metrics_provider_call(p->name, TG_CALL_FAILED);
       tg_stage_fail(err, a.verdict.code, a.verdict.retryable, "%s", a.message);

@@ -94,9 +94,14 @@ void tg_mask_keys(char *s);
  * @name: e.g. "DASHSCOPE_API_KEY"
  * @buf:  out
  * @n:    its size
+ * @why:  when there is none: why (names the variable or file, never a value)
+ * @wn:   its size
  *
- * Return: true when found and non-empty; the value is never logged.
+ * A value that does not fit, or holds spaces or control characters (it
+ * goes into a header), is refused rather than cut.
+ *
+ * Return: true when found and usable; the value is never logged.
  */
-bool tg_secret_get(const char *name, char *buf, size_t n);
+bool tg_secret_get(const char *name, char *buf, size_t n, char *why, size_t wn);
 
 #endif

@@ -25,7 +25,8 @@ void tg_api_classify(const struct tg_api_failure *f, tg_code_t stage_code,
   out->code = stage_code;
   out->retryable = false;
   if (code_is(c, "DataInspectionFailed") || code_is(c, "data_inspection_failed") ||
-      code_is(c, "content_filter") || code_starts(c, "DataInspection")) {
+      code_is(c, "content_filter") || code_starts(c, "DataInspection") ||
+      code_is(c, "IPInfringementSuspect")) {
     out->code = TG_CODE_CONTENT_REJECTED;
     out->why = "content rejected by the provider's moderation";
     return;

@@ -141,6 +141,15 @@ void tg_breaker_record(tg_breaker_t *b, bool failed, int64_t now_ms) {
   pthread_mutex_unlock(&b->mu);
 }
 
+void tg_breaker_forget(tg_breaker_t *b) {
+  if (!b)
+    return;
+  pthread_mutex_lock(&b->mu);
+  if (b->state == TG_BREAKER_HALF_OPEN)
+    b->probe_at = INT64_MIN / 4; /* the next caller probes at once */
+  pthread_mutex_unlock(&b->mu);
+}
+
 enum tg_breaker_state tg_breaker_state(tg_breaker_t *b) {
   if (!b)
     return TG_BREAKER_CLOSED;

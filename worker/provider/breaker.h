@@ -61,6 +61,14 @@ bool tg_breaker_allow(tg_breaker_t *b, int64_t now_ms, int64_t *retry_in_ms);
 void tg_breaker_record(tg_breaker_t *b, bool failed, int64_t now_ms);
 
 /**
+ * tg_breaker_forget() - an allowed call was not made after all (a limit's
+ * wait or the deadline stopped it): nothing is learned, and in half-open
+ * the next caller becomes the probe
+ * @b: the breaker (NULL: nothing)
+ */
+void tg_breaker_forget(tg_breaker_t *b);
+
+/**
  * tg_breaker_state() - the state now (for metrics and tests)
  * @b: the breaker
  *
