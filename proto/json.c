@@ -4,6 +4,7 @@
  * field checks every message codec uses, each naming the field it rejects.
  */
 #include "tg_json.h"
+#include "tg_file.h"
 #include "tg_limits.h"
 
 #include <ctype.h>
@@ -93,24 +94,9 @@ bool tg_json_load(const char *data, size_t len, size_t max_bytes, json_t **out,
 bool tg_json_load_file(const char *path, size_t max_bytes, json_t **out, char *errstr,
                        size_t n) {
   *out = NULL;
-  FILE *f = fopen(path, "rb");
-  if (!f) {
-    snprintf(errstr, n, "%s", strerror(errno));
-    return false;
-  }
-  char *buf = malloc(max_bytes + 1);
-  size_t len = buf ? fread(buf, 1, max_bytes + 1, f) : 0;
-  int e = ferror(f) ? errno : 0;
-  fclose(f);
-  bool ok = false;
-  if (!buf)
-    snprintf(errstr, n, "out of memory");
-  else if (e)
-    snprintf(errstr, n, "%s", strerror(e));
-  else if (len > max_bytes)
-    snprintf(errstr, n, "larger than %zu bytes", max_bytes);
-  else
-    ok = tg_json_load(buf, len, max_bytes, out, errstr, n);
+  size_t len;
+  char *buf = tg_read_file(path, max_bytes, &len, errstr, n);
+  bool ok = buf && tg_json_load(buf, len, max_bytes, out, errstr, n);
   free(buf);
   return ok;
 }

@@ -317,6 +317,38 @@ def test_second_url_down_first_takes_over(e):
     check(len(failed) == 2 and all("127.0.0.1:9:" in l for l in failed), "\n".join(failed))
 
 
+def test_ws_connect_that_hangs_is_bounded(e):
+    """A /ws that accepts and never upgrades costs at most the connect bound, not
+    civetweb's 30 s: the job is followed by polling and succeeds long before."""
+    e.start_standin("--latency-ms", "50")
+    e.standin_control(fail="ws_hang")
+    w = e.start_worker(comfyui_http_timeout_ms=1000, diffusion_timeout_ms=20000)
+    t0 = time.time()
+    e.put(SAMPLES[0])
+    r = e.results(1, timeout=20)[0]
+    check(r["status"] == "succeeded", str(r))
+    check(time.time() - t0 < 8, "bounded: %.1f s" % (time.time() - t0))
+    check("event=comfyui_ws_fallback" in e.log(w) and "did not finish in time" in e.log(w),
+          "fell back to polling")
+    check(e.standin_stats().get("ws_hung", 0) >= 1, "the socket hung")
+
+
+def test_dead_url_is_passed_over_with_two_slots(e):
+    """Two diffusion slots, one URL dead: once its breaker is open, jobs wait for the live
+    URL instead of being sent to the dead one and failing."""
+    e.start_standin("--latency-ms", "100")
+    urls = "http://127.0.0.1:9,http://127.0.0.1:%d" % e.standin_port
+    w = e.start_worker(comfyui_url=urls, comfyui_slots=1, diffusion_slots=2, breaker_failures=1,
+                       breaker_open_ms=60000, comfyui_http_retries=0, retry_max_attempts=5)
+    e.put(*(SAMPLES * 3))
+    results = e.results(9, timeout=60)
+    check(all(r["status"] == "succeeded" for r in results), str(results))
+    failed = [l for l in e.log(w).splitlines() if "event=stage_failed" in l]
+    check(len(failed) <= 2 and all("127.0.0.1:9:" in l for l in failed),
+          "at most the failures before the breaker opened:\n" + "\n".join(failed))
+    check("circuit breaker" not in e.log(w), "no job was sent to the open breaker")
+
+
 TESTS = [v for k, v in list(globals().items()) if k.startswith("test_")]
 
 

@@ -30,6 +30,7 @@ at the start of every job):
     truncated_png  GET /view answers the first half of the real PNG
     ws_drop        once a job has started, every /ws socket is dropped; the job completes
     ws_refuse      GET /ws answers 404 (a proxy without WebSocket support)
+    ws_hang        GET /ws is read and never answered (for 40 s)
     ws_garbage     while the sampler runs, the job's socket gets a ping, odd text and binary
                    frames and a 64x64 PNG preview that is not the output image
 "fail_times" (or --fail-times) > 0 limits how often the fault fires; the count restarts
@@ -409,7 +410,7 @@ def paint_png(width, height, seed, text, index, text_chunks):
 # --------------------------------------------------------------------------------------------
 
 FAIL_MODES = ("none", "http500", "reset", "refuse_prompt", "exec_error", "hang", "hang_hard",
-              "bad_png", "truncated_png", "ws_drop", "ws_refuse", "ws_garbage")
+              "bad_png", "truncated_png", "ws_drop", "ws_refuse", "ws_garbage", "ws_hang")
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 # server.py BinaryEventTypes / send_image's image type numbers
 PREVIEW_IMAGE = 1
@@ -458,7 +459,7 @@ class Standin:
                       "history_polls": 0, "views_served": 0, "views_missing": 0,
                       "views_bad": 0, "queue_deletes": 0, "interrupts": 0,
                       "faults_fired": 0, "ws_connections": 0, "ws_refused": 0,
-                      "ws_dropped": 0, "ws_messages": 0, "ws_binary_frames": 0,
+                      "ws_dropped": 0, "ws_hung": 0, "ws_messages": 0, "ws_binary_frames": 0,
                       "busy_ms": 0}
         self.interrupt_targets = []   # prompt_id of each POST /interrupt, None when untargeted
         self.executions = []          # [start, end] unix times of each execution
@@ -1120,6 +1121,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if st.fires(c, "ws_refuse"):
             st.bump("ws_refused")
             return self.send(404, b"404: Not Found")
+        if st.fires(c, "ws_hang"):  # a proxy that accepts and never upgrades
+            st.bump("ws_hung")
+            time.sleep(40)
+            self.close_connection = True
+            return None
         key = self.headers.get("Sec-WebSocket-Key")
         if "websocket" not in (self.headers.get("Upgrade") or "").lower() or not key:
             return self.send(400, b"No WebSocket UPGRADE hdr: None\n Can \"Upgrade\" only to "

@@ -184,6 +184,16 @@ static tg_err_t c_create(const struct tg_worker_conf *conf, void **state, char *
              "(SaveImageWebsocket node %s): needs ws", c->ws_node);
     goto err;
   }
+  /* civetweb's WebSocket client does not verify certificates: never trust
+   * events (or images) from an unverified wss://; https sites are polled */
+  if (any_ssl && *c->ws_node) {
+    snprintf(errstr, n, "comfyui.url: an https URL with a SaveImageWebsocket workflow: the "
+             "WebSocket client cannot verify certificates; use a workflow that saves files");
+    goto err;
+  }
+  if (any_ssl && c->follow_ws)
+    tg_log(TG_WARN, "event=comfyui_ws_off reason=\"https URLs are polled: the WebSocket client "
+           "cannot verify certificates\"");
   if (!*c->ws_node && !c->has_prefix) {
     snprintf(errstr, n, "comfyui.bind.prefix: empty, but the workflow has no SaveImageWebsocket "
              "node (ComfyUI would hand back cached files)");
@@ -199,7 +209,7 @@ static tg_err_t c_create(const struct tg_worker_conf *conf, void **state, char *
   c->http_retries = conf->comfyui_http_retries;
   c->max_image_bytes = conf->max_image_bytes;
   if (c->follow_ws)
-    cf_ws_global_init(any_ssl);
+    cf_ws_global_init(false);
   *state = c;
   return TG_OK;
 err:
@@ -220,25 +230,36 @@ static void c_destroy(void *state) {
 }
 
 /*
- * Take a slot on the least busy site, preferring sites whose breaker is not
- * open; wait for one until the deadline.
+ * Take a slot on the least busy site whose breaker lets calls through. A
+ * site whose breaker refuses is taken only when every site refuses (the
+ * paint then fails at once, retryably); while some site would serve but is
+ * full, wait for it - until the deadline, re-checking when a breaker is due
+ * for its probe.
  */
 static bool acquire_site(struct comfyui *c, int64_t deadline, struct cf_site **out,
                          struct tg_stage_error *err) {
   pthread_mutex_lock(&c->lock);
   for (;;) {
     struct cf_site *best = NULL;
-    bool best_open = true;
+    bool best_refuses = true, any_serves = false;
+    int64_t now = tg_mono_ms(), soonest = INT64_MAX;
     for (int k = 0; k < c->n_sites; k++) {
       struct cf_site *s = &c->sites[(c->next + (unsigned)k) % (unsigned)c->n_sites];
+      int64_t wait = tg_breaker_wait_ms(s->breaker, now);
+      bool refuses = wait > 0;
+      any_serves = any_serves || !refuses;
+      if (refuses && wait < soonest)
+        soonest = wait;
       if (s->inflight >= c->slots)
         continue;
-      bool open = tg_breaker_state(s->breaker) == TG_BREAKER_OPEN;
-      if (!best || (best_open && !open) || (open == best_open && s->inflight < best->inflight)) {
+      if (!best || (best_refuses && !refuses) ||
+          (refuses == best_refuses && s->inflight < best->inflight)) {
         best = s;
-        best_open = open;
+        best_refuses = refuses;
       }
     }
+    if (best && best_refuses && any_serves)
+      best = NULL; /* a serving site is only busy: wait for it */
     if (best) {
       best->inflight++;
       c->next = (unsigned)(best - c->sites + 1) % (unsigned)c->n_sites;
@@ -253,9 +274,12 @@ static bool acquire_site(struct comfyui *c, int64_t deadline, struct cf_site **o
                     c->n_sites, c->n_sites == 1 ? "" : "s", c->slots);
       return false;
     }
-    if (deadline) {
-      struct timespec ts = {.tv_sec = (time_t)(deadline / 1000),
-                            .tv_nsec = (long)(deadline % 1000) * 1000000L};
+    int64_t until = soonest < INT64_MAX / 2 ? now + soonest : 0; /* a breaker's probe */
+    if (deadline && (!until || deadline < until))
+      until = deadline;
+    if (until) {
+      struct timespec ts = {.tv_sec = (time_t)(until / 1000),
+                            .tv_nsec = (long)(until % 1000) * 1000000L};
       pthread_cond_timedwait(&c->freed, &c->lock, &ts);
     } else {
       pthread_cond_wait(&c->freed, &c->lock);
@@ -299,7 +323,7 @@ static bool paint_on(struct cf_job *j, struct tg_blob *image, struct tg_stage_er
            nonce + (nl > 8 ? nl - 8 : 0));
 
   cf_ws_t *ws = NULL;
-  if (c->follow_ws) {
+  if (c->follow_ws && !j->site->ssl) {
     char why[256];
     ws = cf_ws_open(j, why, sizeof(why));
     if (!ws) {
@@ -320,7 +344,7 @@ static bool paint_on(struct cf_job *j, struct tg_blob *image, struct tg_stage_er
   tg_log(TG_DEBUG, "event=comfyui_submitted request_id=%s prompt_id=%s host=%s port=%d "
          "follow=%s", j->rid, j->prompt_id, j->site->host, j->site->port, ws ? "ws" : "poll");
   json_t *entry = NULL;
-  bool ok = false, alive = true, need_poll = !ws;
+  bool ok = false, alive = true, need_poll = !ws, image_in_hand = false;
   if (ws) {
     char msg[400];
     bool retryable = true;
@@ -329,6 +353,7 @@ static bool paint_on(struct cf_job *j, struct tg_blob *image, struct tg_stage_er
       alive = false;
       /* the history holds the saved files (also needed to delete them) */
       need_poll = !*c->ws_node || (*c->output_dir && c->has_prefix);
+      image_in_hand = *c->ws_node != '\0';
       ok = !need_poll;
       break;
     case CF_WS_FAILED:
@@ -346,8 +371,8 @@ static bool paint_on(struct cf_job *j, struct tg_blob *image, struct tg_stage_er
       break;
     }
   }
-  if (need_poll)
-    ok = cf_poll(j, &entry, err, &alive);
+  if (need_poll) /* with the image in hand, polling only finds files to delete */
+    ok = cf_poll(j, &entry, err, &alive) || image_in_hand;
   if (ok)
     ok = take_image(j, ws, entry, image, err);
   cf_ws_close(ws);
@@ -375,7 +400,7 @@ static bool c_paint(void *state, const struct tg_diffusion_req *req, struct tg_b
 /* Ready when any ComfyUI answers /system_stats. */
 static bool c_ready(void *state, char *why, size_t n) {
   struct comfyui *c = state;
-  char last[300] = "";
+  char last[600] = "";
   for (int i = 0; i < c->n_sites; i++) {
     struct cf_site *s = &c->sites[i];
     char url[TG_CONF_STR + 32], e[256];

@@ -57,8 +57,19 @@ bool cf_http(struct cf_job *j, const char *what, const char *method, const char 
                             .headers = body ? json_hdr : NULL, .timeout_ms = timeout,
                             .max_response = max};
     bool answered = tg_http_do(&r, resp, why, sizeof(why));
+    if (!answered && resp->too_large) { /* it answered, too much: asking again gets the same */
+      tg_breaker_forget(s->breaker);
+      tg_metrics_provider_call("comfyui", TG_CALL_FAILED);
+      tg_stage_fail(err, TG_CODE_DIFFUSION_FAILED, false, "comfyui %s: %s %s at %s:%d: %s "
+                    "(diffusion.max_image_bytes)", what, method, path, s->host, s->port, why);
+      return false;
+    }
     bool bad = !answered || resp->status >= 500;
-    tg_breaker_record(s->breaker, bad, tg_mono_ms());
+    /* a call the job's deadline cut short says nothing about the server */
+    if (!answered && timeout < j->c->http_timeout_ms)
+      tg_breaker_forget(s->breaker);
+    else
+      tg_breaker_record(s->breaker, bad, tg_mono_ms());
     if (!bad) {
       tg_metrics_provider_call("comfyui", resp->status < 400 ? TG_CALL_OK : TG_CALL_FAILED);
       return true;

@@ -8,7 +8,9 @@
  * execution_error / execution_interrupted. Binary frames are taken as the
  * image only while our prompt's SaveImageWebsocket node executes, up to
  * diffusion.max_image_bytes. Anything odd on the socket is skipped; a
- * socket that closes early leaves the caller to poll /history.
+ * socket that closes early leaves the caller to poll /history. The connect
+ * runs on a thread of its own so that a server that accepts but never
+ * upgrades costs at most 5 s or the deadline, not civetweb's 30 s.
  */
 #include "comfyui_int.h"
 #include "metrics.h"
@@ -26,6 +28,11 @@
 
 struct cf_ws {
   struct mg_connection *conn;
+  /* the connect, on its own thread (civetweb's has no timeout of its own) */
+  char host[256], path[600], ebuf[256];
+  int port, ssl;
+  bool connect_done;            /* under lock */
+  bool abandoned;               /* under lock: the opener gave up; the connect thread frees */
   pthread_mutex_t lock;
   pthread_cond_t changed;       /* CLOCK_MONOTONIC */
   char rid[TG_MAX_REQUEST_ID_CHARS + 1];
@@ -174,6 +181,29 @@ static void ws_free(cf_ws_t *w) {
   free(w);
 }
 
+/* Connects; hands the connection to the opener, or closes it and frees
+ * everything when the opener stopped waiting. */
+static void *connect_thread(void *arg) {
+  cf_ws_t *w = arg;
+  char ebuf[sizeof(w->ebuf)] = "";
+  struct mg_connection *conn = mg_connect_websocket_client(w->host, w->port, w->ssl, ebuf,
+                                                           sizeof(ebuf), w->path, NULL, on_data,
+                                                           on_close, w);
+  pthread_mutex_lock(&w->lock);
+  bool abandoned = w->abandoned;
+  w->conn = conn;
+  snprintf(w->ebuf, sizeof(w->ebuf), "%s", ebuf);
+  w->connect_done = true;
+  pthread_cond_broadcast(&w->changed);
+  pthread_mutex_unlock(&w->lock);
+  if (abandoned) {
+    if (conn)
+      mg_close_connection(conn); /* joins the reading thread: no callback after this */
+    ws_free(w);
+  }
+  return NULL;
+}
+
 cf_ws_t *cf_ws_open(struct cf_job *j, char *why, size_t n) {
   cf_ws_t *w = calloc(1, sizeof(*w));
   if (!w) {
@@ -189,23 +219,42 @@ cf_ws_t *cf_ws_open(struct cf_job *j, char *why, size_t n) {
   snprintf(w->rid, sizeof(w->rid), "%s", j->rid);
   snprintf(w->ws_node, sizeof(w->ws_node), "%s", j->c->ws_node);
   w->max_image = j->c->max_image_bytes;
-  char path[600], ebuf[256] = "";
-  snprintf(path, sizeof(path), "%s/ws?clientId=%s", j->site->path, j->client_id);
-  w->conn = mg_connect_websocket_client(j->site->host, j->site->port, j->site->ssl, ebuf,
-                                        sizeof(ebuf), path, NULL, on_data, on_close, w);
-  if (!w->conn) {
-    snprintf(why, n, "%s", *ebuf ? ebuf : "cannot connect");
-    ws_free(w);
-    return NULL;
-  }
-  /* the server registers the socket, then says hello: wait for that, so that
-   * no event of the prompt posted next can go elsewhere */
+  snprintf(w->path, sizeof(w->path), "%s/ws?clientId=%s", j->site->path, j->client_id);
+  snprintf(w->host, sizeof(w->host), "%s", j->site->host);
+  w->port = j->site->port;
+  w->ssl = j->site->ssl;
+  /* connect, then the server registers the socket and says hello: wait for
+   * both (so that no event of the prompt posted next can go elsewhere), but
+   * no longer than 5 s or the job's deadline */
   int64_t until = tg_mono_ms() + (j->c->http_timeout_ms < 5000 ? j->c->http_timeout_ms : 5000);
   if (j->req->deadline_mono_ms && j->req->deadline_mono_ms < until)
     until = j->req->deadline_mono_ms;
   struct timespec ts;
   abs_deadline(&ts, until);
+  pthread_t tid;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  int rc = pthread_create(&tid, &attr, connect_thread, w);
+  pthread_attr_destroy(&attr);
+  if (rc != 0) {
+    snprintf(why, n, "cannot start the connect thread: %s", strerror(rc));
+    ws_free(w);
+    return NULL;
+  }
   pthread_mutex_lock(&w->lock);
+  while (!w->connect_done && pthread_cond_timedwait(&w->changed, &w->lock, &ts) != ETIMEDOUT) {
+  }
+  if (!w->connect_done || !w->conn) {
+    bool late = !w->connect_done;
+    snprintf(why, n, "%s", late ? "the WebSocket connect did not finish in time"
+                                : *w->ebuf ? w->ebuf : "cannot connect");
+    w->abandoned = late; /* the connect thread frees it when it returns */
+    pthread_mutex_unlock(&w->lock);
+    if (!late)
+      ws_free(w);
+    return NULL;
+  }
   while (!w->got_status && !w->closed &&
          pthread_cond_timedwait(&w->changed, &w->lock, &ts) != ETIMEDOUT) {
   }

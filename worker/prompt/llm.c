@@ -10,11 +10,11 @@
 #include "prompt/llm.h"
 #include "prompt/llm_text.h"
 #include "provider/api_call.h"
+#include "tg_file.h"
 #include "tg_json.h"
 #include "tg_log.h"
 #include "tg_time.h"
 
-#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,22 +36,11 @@ struct llm {
   void *template_state;
 };
 
+/* The system prompt: a bounded text file without NUL bytes, not empty. */
 static char *read_text_file(const char *path, size_t max, char *why, size_t n) {
-  FILE *f = fopen(path, "rb");
-  if (!f) {
-    snprintf(why, n, "cannot open: %s", strerror(errno));
-    return NULL;
-  }
-  char *buf = malloc(max + 1);
-  size_t len = buf ? fread(buf, 1, max + 1, f) : 0;
-  fclose(f);
-  if (!buf || len > max) {
-    snprintf(why, n, buf ? "larger than %zu bytes" : "out of memory", max);
-    free(buf);
-    return NULL;
-  }
-  buf[len] = '\0';
-  if (strlen(buf) != len || !*buf) {
+  size_t len;
+  char *buf = tg_read_file(path, max, &len, why, n);
+  if (buf && (strlen(buf) != len || !len)) {
     snprintf(why, n, len ? "holds a NUL byte" : "is empty");
     free(buf);
     return NULL;

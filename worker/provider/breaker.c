@@ -141,6 +141,19 @@ void tg_breaker_record(tg_breaker_t *b, bool failed, int64_t now_ms) {
   pthread_mutex_unlock(&b->mu);
 }
 
+int64_t tg_breaker_wait_ms(tg_breaker_t *b, int64_t now_ms) {
+  if (!b)
+    return 0;
+  int64_t wait = 0;
+  pthread_mutex_lock(&b->mu);
+  if (b->state == TG_BREAKER_OPEN)
+    wait = b->opened_at + b->conf.open_ms - now_ms;
+  else if (b->state == TG_BREAKER_HALF_OPEN)
+    wait = b->probe_at + b->conf.open_ms - now_ms;
+  pthread_mutex_unlock(&b->mu);
+  return wait > 0 ? wait : 0;
+}
+
 void tg_breaker_forget(tg_breaker_t *b) {
   if (!b)
     return;

@@ -61,6 +61,16 @@ bool tg_breaker_allow(tg_breaker_t *b, int64_t now_ms, int64_t *retry_in_ms);
 void tg_breaker_record(tg_breaker_t *b, bool failed, int64_t now_ms);
 
 /**
+ * tg_breaker_wait_ms() - how long until tg_breaker_allow() would let a call
+ * through, without changing anything
+ * @b:      the breaker (NULL: 0)
+ * @now_ms: monotonic now
+ *
+ * Return: 0 when a call would go now (closed, or due for a probe), else ms.
+ */
+int64_t tg_breaker_wait_ms(tg_breaker_t *b, int64_t now_ms);
+
+/**
  * tg_breaker_forget() - an allowed call was not made after all (a limit's
  * wait or the deadline stopped it): nothing is learned, and in half-open
  * the next caller becomes the probe
