@@ -213,6 +213,33 @@ static void test_null(void) {
   tg_breaker_destroy(b);
 }
 
+/* wait_ms() tells what allow() would say, without changing it; forget() gives
+ * an unused probe back so the next caller probes at once. */
+static void test_wait_and_forget(void) {
+  tg_breaker_t *b = mk(2, 1000);
+  CHECK(tg_breaker_wait_ms(b, 0) == 0);
+  fail_n(b, 2, 0);
+  CHECK(tg_breaker_wait_ms(b, 0) == 1000 && tg_breaker_wait_ms(b, 400) == 600);
+  CHECK(tg_breaker_wait_ms(b, 1000) == 0);
+  CHECK(tg_breaker_state(b) == TG_BREAKER_OPEN); /* asking changed nothing */
+  allowed(b, 1000);                                /* the probe ... */
+  CHECK(tg_breaker_wait_ms(b, 1200) == 800);
+  tg_breaker_forget(b);                            /* ... was not made after all */
+  CHECK(tg_breaker_state(b) == TG_BREAKER_HALF_OPEN && tg_breaker_wait_ms(b, 1200) == 0);
+  allowed(b, 1200);                                /* another caller probes at once */
+  refused(b, 1200, 1000);
+  tg_breaker_record(b, false, 1300);
+  CHECK(tg_breaker_state(b) == TG_BREAKER_CLOSED);
+  tg_breaker_forget(b); /* closed: nothing to give back, the count is kept */
+  fail_n(b, 1, 1400);
+  tg_breaker_forget(b);
+  fail_n(b, 1, 1500);
+  CHECK(tg_breaker_state(b) == TG_BREAKER_OPEN);
+  tg_breaker_destroy(b);
+  CHECK(tg_breaker_wait_ms(NULL, 0) == 0);
+  tg_breaker_forget(NULL);
+}
+
 int main(void) {
   RUN(test_opens_after_n);
   RUN(test_one_probe_when_half_open);
@@ -224,6 +251,7 @@ int main(void) {
   RUN(test_records_while_open_change_nothing);
   RUN(test_open_ms_zero_probes_at_once);
   RUN(test_one_probe_across_threads);
+  RUN(test_wait_and_forget);
   RUN(test_null);
   return check_done("breaker");
 }

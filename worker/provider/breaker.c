@@ -32,6 +32,7 @@ struct tg_breaker_s {
   int consecutive;     /* counted failures in a row while closed */
   int64_t opened_at;   /* when it last opened */
   int64_t probe_at;    /* when the outstanding probe was let through (half-open) */
+  bool probe_free;     /* half-open with no probe out: the last one was not made */
 };
 
 tg_breaker_t *tg_breaker_create(const char *backend, const struct tg_breaker_conf *conf) {
@@ -87,6 +88,7 @@ bool tg_breaker_allow(tg_breaker_t *b, int64_t now_ms, int64_t *retry_in_ms) {
     if (now_ms - b->opened_at >= b->conf.open_ms) {
       b->state = TG_BREAKER_HALF_OPEN;
       b->probe_at = now_ms;
+      b->probe_free = false;
       tg_metrics_breaker(b->backend, TG_BREAKER_HALF_OPEN, false);
       tg_log(TG_INFO, "event=breaker_half_open backend=%s open_for_ms=%" PRId64, b->backend,
              now_ms - b->opened_at);
@@ -96,7 +98,11 @@ bool tg_breaker_allow(tg_breaker_t *b, int64_t now_ms, int64_t *retry_in_ms) {
     }
     break;
   case TG_BREAKER_HALF_OPEN:
-    if (now_ms - b->probe_at >= b->conf.open_ms) {
+    if (b->probe_free) {
+      b->probe_free = false;
+      b->probe_at = now_ms;
+      ok = true;
+    } else if (now_ms - b->probe_at >= b->conf.open_ms) {
       /* the probe was never recorded: let another one go */
       tg_log(TG_WARN, "event=breaker_probe_expired backend=%s probe_age_ms=%" PRId64,
              b->backend, now_ms - b->probe_at);
@@ -148,7 +154,7 @@ int64_t tg_breaker_wait_ms(tg_breaker_t *b, int64_t now_ms) {
   pthread_mutex_lock(&b->mu);
   if (b->state == TG_BREAKER_OPEN)
     wait = b->opened_at + b->conf.open_ms - now_ms;
-  else if (b->state == TG_BREAKER_HALF_OPEN)
+  else if (b->state == TG_BREAKER_HALF_OPEN && !b->probe_free)
     wait = b->probe_at + b->conf.open_ms - now_ms;
   pthread_mutex_unlock(&b->mu);
   return wait > 0 ? wait : 0;
@@ -159,7 +165,7 @@ void tg_breaker_forget(tg_breaker_t *b) {
     return;
   pthread_mutex_lock(&b->mu);
   if (b->state == TG_BREAKER_HALF_OPEN)
-    b->probe_at = INT64_MIN / 4; /* the next caller probes at once */
+    b->probe_free = true; /* the next caller probes at once */
   pthread_mutex_unlock(&b->mu);
 }
 
