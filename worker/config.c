@@ -181,12 +181,37 @@ static const struct prop props[] = {
   STR("postproc.backend", postproc_backend, "cpu", "cpu", "post-process backend"),
   INT("postproc.concurrency", postproc_concurrency, 1, 64, "2", "post-process threads"),
   INT("postproc.jpeg_quality", jpeg_quality, 1, 100, "90", "JPEG quality of the variants"),
-  STR("storage.backend", storage_backend, "file", "file", "object storage backend"),
+  STR("storage.backend", storage_backend, "file", "file,oss,s3",
+      "object storage backend: a local directory, Alibaba OSS, or S3 (AWS, MinIO, OSS's S3 "
+      "endpoint)"),
   INT("storage.concurrency", upload_concurrency, 1, 64, "2", "upload threads"),
   STR("storage.root", storage_root, "var/images", NULL,
       "file backend: directory under which {env}/{yyyy}/{mm}/{dd}/{request_id}/ go"),
   STR("storage.public_base_url", public_base_url, "", NULL,
-      "URL prefix of stored objects; empty: file:// URLs"),
+      "URL prefix of stored objects; empty: file:// URLs (file) or pre-signed GET URLs (oss, "
+      "s3)"),
+  STR("storage.prefix", storage_prefix, "", NULL,
+      "oss, s3: key prefix inside the bucket, before {env}/ (\"\" or ending in /)"),
+  STR("storage.bucket", storage_bucket, "", NULL, "oss, s3: the bucket"),
+  STR("storage.region", storage_region, "", NULL,
+      "oss, s3: the region (cn-hangzhou, us-east-1, ...)"),
+  STR("storage.endpoint", storage_endpoint, "", NULL,
+      "oss, s3: endpoint URL; empty: https://oss-{region}.aliyuncs.com or "
+      "https://s3.{region}.amazonaws.com"),
+  STR("storage.addressing", storage_addressing, "virtual", "virtual,path",
+      "oss, s3: {bucket}.{endpoint host}/key, or {endpoint}/{bucket}/key (MinIO)"),
+  I64("storage.presign_expiry_s", presign_expiry_s, 1, 604800, "86400",
+      "oss, s3: lifetime of pre-signed GET URLs"),
+  I64("storage.timeout_ms", storage_timeout_ms, 100, 600000, "30000",
+      "timeout of one upload"),
+  INT("storage.retries", storage_retries, 0, 10, "2",
+      "retries of an upload that got no answer or a 5xx, within the stage"),
+  STR("oss.signature", oss_signature, "v4", "v4,v1",
+      "OSS request signing: OSS4-HMAC-SHA256 or the older HMAC-SHA1"),
+  STR("oss.acl", oss_acl, "", NULL, "x-oss-object-acl of uploads; empty: the bucket's"),
+  BOOL("oss.forbid_overwrite", oss_forbid_overwrite, "false",
+       "send x-oss-forbid-overwrite: an existing object is kept (a redelivery then counts the "
+       "upload as done)"),
   STR("http.listen", http_listen, "127.0.0.1:9464", NULL,
       "host:port of /metrics, /healthz, /readyz (port 0: any free port; empty: off)"),
   I64("shutdown.grace_ms", shutdown_grace_ms, 0, 3600000, "30000",
@@ -485,6 +510,31 @@ tg_err_t tg_worker_conf_check(const struct tg_worker_conf *c, char *errstr, size
     snprintf(errstr, n, "storage.root: must not be empty");
     return TG_ERR_INVAL;
   }
+  if (strcmp(c->storage_backend, "file") != 0) {
+    size_t pl = strlen(c->storage_prefix);
+    if (pl && (c->storage_prefix[pl - 1] != '/' || c->storage_prefix[0] == '/' ||
+               strstr(c->storage_prefix, "//") || strstr(c->storage_prefix, "..") ||
+               !tg_charset_ok(c->storage_prefix, TG_CS_LINE))) {
+      snprintf(errstr, n, "storage.prefix: \"%s\" must be empty or like \"a/b/\" (no leading "
+               "/, no //, no ..)", c->storage_prefix);
+      return TG_ERR_INVAL;
+    }
+    if (!*c->storage_bucket || strspn(c->storage_bucket, "abcdefghijklmnopqrstuvwxyz0123456789-.") !=
+                                   strlen(c->storage_bucket)) {
+      snprintf(errstr, n, "storage.bucket: required for %s: lower-case letters, digits, - and .",
+               c->storage_backend);
+      return TG_ERR_INVAL;
+    }
+    if (!*c->storage_region && !*c->storage_endpoint) {
+      snprintf(errstr, n, "storage.region: required for %s (or set storage.endpoint)",
+               c->storage_backend);
+      return TG_ERR_INVAL;
+    }
+    if (*c->storage_endpoint && (!urls_ok(c->storage_endpoint) || strchr(c->storage_endpoint, ','))) {
+      snprintf(errstr, n, "storage.endpoint: expected one http:// or https:// URL");
+      return TG_ERR_INVAL;
+    }
+  }
   const char *colon = strrchr(c->http_listen, ':');
   if (*c->http_listen && (!colon || !colon[1] || strspn(colon + 1, "0123456789") != strlen(colon + 1))) {
     snprintf(errstr, n, "http.listen: expected host:port, got \"%s\"", c->http_listen);
@@ -511,6 +561,7 @@ static json_t *value_json(const struct tg_worker_conf *c, const struct prop *p) 
   switch (p->type) {
   case P_STR:
     if (strcmp(p->key, "comfyui.url") == 0 || strcmp(p->key, "storage.public_base_url") == 0 ||
+        strcmp(p->key, "storage.endpoint") == 0 ||
         strcmp(p->key, "dashscope.url") == 0 || strcmp(p->key, "openai.url") == 0)
       return url_masked(src);
     if (strcmp(p->key, "redis.url") == 0) {

@@ -98,10 +98,21 @@ struct tg_worker_conf {
   char postproc_backend[32];      /* cpu */
   int postproc_concurrency;
   int jpeg_quality;
-  char storage_backend[32];       /* file */
+  char storage_backend[32];       /* file, oss, s3 */
   int upload_concurrency;
   char storage_root[TG_CONF_STR];
-  char public_base_url[TG_CONF_STR]; /* "" = file:// URLs */
+  char public_base_url[TG_CONF_STR]; /* "" = file:// URLs (file), pre-signed GETs (oss, s3) */
+  char storage_prefix[128];       /* oss, s3: key prefix before "{env}/"; "" or ends in "/" */
+  char storage_bucket[64];
+  char storage_region[64];
+  char storage_endpoint[TG_CONF_STR]; /* "" = the provider's public endpoint of the region */
+  char storage_addressing[16];    /* virtual, path */
+  int64_t presign_expiry_s;
+  int64_t storage_timeout_ms;
+  int storage_retries;
+  char oss_signature[8];          /* v4, v1 */
+  char oss_acl[32];               /* "" = the bucket's; private, public-read, ... */
+  bool oss_forbid_overwrite;
   char scratch_dir[TG_CONF_STR];
 
   /* operation */

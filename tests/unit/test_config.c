@@ -479,7 +479,7 @@ static void test_file_choices(void) {
   FILE_ERR("{\"log\": {\"level\": \"inf\"}}", "log.level", "debug,info,warn,error");
   FILE_ERR("{\"queue\": {\"backend\": \"kafka\"}}", "queue.backend", "kafka", "redis");
   FILE_ERR("{\"diffusion\": {\"backend\": \"a1111\"}}", "diffusion.backend", "comfyui");
-  FILE_ERR("{\"storage\": {\"backend\": \"s3\"}}", "storage.backend", "file");
+  FILE_ERR("{\"storage\": {\"backend\": \"gcs\"}}", "storage.backend", "file,oss,s3");
   FILE_ERR("{\"prompt\": {\"backend\": \"llm\"}}", "prompt.backend", "template");
   FILE_ERR("{\"postproc\": {\"backend\": \"gpu\"}}", "postproc.backend", "cpu");
   const char *levels[] = {"debug", "info", "warn", "error"};

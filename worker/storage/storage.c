@@ -9,6 +9,8 @@
 /* every backend built in, NULL-terminated */
 static const struct tg_storage_ops *const backends[] = {
   &tg_storage_file,
+  &tg_storage_oss,
+  &tg_storage_s3,
   NULL,
 };
 

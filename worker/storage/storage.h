@@ -3,7 +3,9 @@
  * storage.h - the upload stage: puts an object under the environment's
  * prefix and returns its URL. Keys are a pure function of the job (env,
  * UTC date of enqueued_at, request_id, variant), so a redelivered job
- * overwrites the same objects. Backends sit behind a const ops table: file.c.
+ * overwrites the same objects. Backends sit behind a const ops table: file.c
+ * (a local directory), oss.c (Alibaba OSS), s3.c (S3 and compatible stores);
+ * the last two send their signed requests through object_http.c.
  */
 #ifndef TG_STORAGE_H
 #define TG_STORAGE_H
@@ -23,6 +25,8 @@ struct tg_storage_ops {
 };
 
 extern const struct tg_storage_ops tg_storage_file;
+extern const struct tg_storage_ops tg_storage_oss;
+extern const struct tg_storage_ops tg_storage_s3;
 
 /**
  * tg_storage_find() - the backend of a name
