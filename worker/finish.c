@@ -149,9 +149,10 @@ static void report(const struct job *j, const tg_result_t *r, enum action act, b
                                                      : TG_OUTCOME_SUCCEEDED;
   tg_metrics_job(o, j->err.code);
   if (o == TG_OUTCOME_SUCCEEDED)
-    tg_log(TG_INFO, "event=job_succeeded request_id=%s attempt=%lld total_ms=%lld url=%s",
+    /* the key, not the URL: a pre-signed URL carries a signature (and a session token) */
+    tg_log(TG_INFO, "event=job_succeeded request_id=%s attempt=%lld total_ms=%lld key=%s",
            j->d.request_id, (long long)r->attempt, (long long)r->timings_ms.total,
-           tg_logq(q, sizeof(q), r->n_images ? r->images[0].url : ""));
+           tg_logq(q, sizeof(q), r->n_images && r->images[0].key ? r->images[0].key : ""));
   else if (o == TG_OUTCOME_DUPLICATE)
     tg_log(TG_INFO, "event=job_duplicate request_id=%s (final result already published)",
            j->d.request_id);
