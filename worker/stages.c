@@ -109,6 +109,11 @@ static bool run_upload(tg_worker_t *w, struct job *j, struct tg_stage_error *err
       tg_stage_fail(err, TG_CODE_UPLOAD_FAILED, false, "object key: %s", why);
       return false;
     }
+    /* the guard: under this worker's env (its config, not the job's), the shape of a key */
+    if (!tg_storage_key_ok(w->conf.env, key, why, sizeof(why))) {
+      tg_stage_fail(err, TG_CODE_UPLOAD_FAILED, false, "object key refused: %s", why);
+      return false;
+    }
     char *url = NULL;
     if (!w->st.storage->put(w->st.storage_state, key, &v->data, v->content_type, &url, err))
       return false;

@@ -5,7 +5,10 @@
  * else, the same job gives the same key, hostile parts are refused with the
  * part named; a put lands atomically at root/key, returns a file:// URL (or
  * one under public_base_url), overwrites on redelivery, leaves no temp
- * files, and never writes outside the root, symlinks included.
+ * files, and never writes outside the root, symlinks included. The key
+ * guard (tg_storage_key_ok) accepts exactly the keys tg_object_key makes
+ * for its own env and refuses other envs, traversal, encodings, lookalikes,
+ * control bytes, wrong shapes and random mutations of good keys.
  */
 #undef NDEBUG
 #include <assert.h>
@@ -180,6 +183,206 @@ static void test_key_hostile(void) {
   CHECK(strncmp(e, "key:", 4) == 0);
 }
 
+/* ---- the key guard: tg_storage_key_ok() -------------------------------- */
+
+/* the guard refuses @key for @env, and its reason does not echo the key */
+static void guard_refuses(const char *env, const char *key, int line) {
+  char why[256] = "";
+  bool ok = tg_storage_key_ok(env, key, why, sizeof(why));
+  CHECK_MSG(!ok, "line %d: accepted", line);
+  CHECK_MSG(why[0] != '\0', "line %d: no reason", line);
+  CHECK_MSG(!strstr(why, "EVIL") && !strstr(why, "2024/"), "line %d: reason echoes the key: %s",
+            line, why);
+}
+
+static void test_guard_accepts_its_keys(void) {
+  char key[256], e[128], why[256];
+  int64_t at = ms_of("2024-05-05T10:00:00Z");
+  CHECK_MSG(tg_storage_key_ok("test", "test/2024/05/05/r-1/full.jpg", why, sizeof(why)), "%s",
+            why);
+  /* a request_id that merely says "prod" stays under test/ */
+  CHECK(tg_storage_key_ok("test", "test/2024/05/05/prod/thumb.webp", why, sizeof(why)));
+  CHECK(tg_storage_key_ok("prod", "prod/1970/01/01/A_b-9/full.png", why, sizeof(why)));
+  CHECK(tg_storage_key_ok("prod-eu", "prod-eu/2024/02/29/r/full.jpg", why, sizeof(why)));
+  /* every key tg_object_key() makes passes for its env and for no other */
+  static const char *const envs[] = {"dev", "test", "prod", "prod-eu", "t"};
+  static const char *const rids[] = {"r", "0190f0e3a1b2-0123456789abcdef", "A_b-9", "prod", "_-"};
+  static const char *const vars[] = {"full", "thumb", "x", "wide_2", "a-b"};
+  static const char *const exts[] = {"jpg", "png", "webp"};
+  for (size_t i = 0; i < 5; i++)
+    for (size_t j = 0; j < 5; j++)
+      for (size_t k = 0; k < 5; k++) {
+        const char *ext = exts[(i + j + k) % 3];
+        int64_t t = at + (int64_t)(i * 7 + j * 3 + k) * 86400000 * 37;
+        CHECK(tg_object_key(envs[i], t, rids[j], vars[k], ext, key, sizeof(key), e, sizeof(e)));
+        CHECK_MSG(tg_storage_key_ok(envs[i], key, why, sizeof(why)), "%s: %s", key, why);
+        for (size_t o = 0; o < 5; o++)
+          if (o != i)
+            CHECK_MSG(!tg_storage_key_ok(envs[o], key, why, sizeof(why)),
+                      "%s accepted for env %s", key, envs[o]);
+      }
+  /* the longest parts */
+  char env32[33], rid64[65], var16[17];
+  memset(env32, 'e', 32), env32[32] = '\0';
+  memset(rid64, 'R', 64), rid64[64] = '\0';
+  memset(var16, 'v', 16), var16[16] = '\0';
+  CHECK(tg_object_key(env32, ms_of("9999-12-31T23:59:59.999Z"), rid64, var16, "webp", key,
+                      sizeof(key), e, sizeof(e)));
+  CHECK_MSG(tg_storage_key_ok(env32, key, why, sizeof(why)), "%s", why);
+}
+
+static void test_guard_refuses(void) {
+  /* another env, or no env prefix at all */
+  guard_refuses("test", "prod/2024/05/05/EVIL/full.jpg", __LINE__);
+  guard_refuses("test", "testing/2024/05/05/EVIL/full.jpg", __LINE__);
+  guard_refuses("test", "tes/2024/05/05/EVIL/full.jpg", __LINE__);
+  guard_refuses("test", "TEST/2024/05/05/EVIL/full.jpg", __LINE__);
+  guard_refuses("test", "test", __LINE__);
+  guard_refuses("test", "test/", __LINE__);
+  guard_refuses("test", "", __LINE__);
+  guard_refuses("test", NULL, __LINE__);
+  /* traversal out of test/ into prod/ */
+  guard_refuses("test", "test/../prod/2024/05/05/EVIL/full.jpg", __LINE__);
+  guard_refuses("test", "test/2024/05/05/prod/../../../../../prod/2024/05/05/EVIL/full.jpg",
+                __LINE__);
+  guard_refuses("test", "test/2024/05/05/EVIL/../../../../../prod/x.jpg", __LINE__);
+  guard_refuses("test", "test/2024/05/05/../EVIL/full.jpg", __LINE__);
+  guard_refuses("test", "test/2024/05/05/EVIL/..", __LINE__);
+  guard_refuses("test", "test/2024/05/05/EVIL../full.jpg", __LINE__);
+  guard_refuses("test", "/test/2024/05/05/EVIL/full.jpg", __LINE__);
+  guard_refuses("test", "//test/2024/05/05/EVIL/full.jpg", __LINE__);
+  guard_refuses("test", "test//2024/05/05/EVIL/full.jpg", __LINE__);
+  guard_refuses("test", "test/./2024/05/05/EVIL/full.jpg", __LINE__);
+  guard_refuses("test", "test/2024/05/05/EVIL/./full.jpg", __LINE__);
+  guard_refuses("test", "test/2024/05/05/EVIL/full.jpg/", __LINE__);
+  guard_refuses("test", "test/2024/05/05/EVIL/full.jpg/.", __LINE__);
+  guard_refuses("test", "test\\..\\prod\\2024\\05\\05\\EVIL\\full.jpg", __LINE__);
+  guard_refuses("test", "test/2024/05/05/EVIL\\..\\..\\prod/full.jpg", __LINE__);
+  /* encodings and lookalikes of "." and "/" */
+  guard_refuses("test", "test/2024/05/05/%2e%2e/full.jpg", __LINE__);
+  guard_refuses("test", "test/2024/05/05/EVIL%2f..%2f..%2fprod/full.jpg", __LINE__);
+  guard_refuses("test", "test/2024/05/05/EVIL\xe2\x88\x95..\xe2\x88\x95prod/full.jpg", __LINE__);
+  guard_refuses("test", "test/2024/05/05/\xef\xbc\x8e\xef\xbc\x8e/full.jpg", __LINE__);
+  guard_refuses("test", "test/2024/05/05/\xc0\xae\xc0\xae/full.jpg", __LINE__);
+  guard_refuses("test", "t\xd0\xb5st/2024/05/05/EVIL/full.jpg", __LINE__);
+  guard_refuses("t\xd0\xb5st", "t\xd0\xb5st/2024/05/05/EVIL/full.jpg", __LINE__);
+  /* control bytes, a NUL in disguise (overlong UTF-8), DEL */
+  guard_refuses("test", "test/2024/05/05/EVIL\n/full.jpg", __LINE__);
+  guard_refuses("test", "test/2024/05/05/EVIL\x01/full.jpg", __LINE__);
+  guard_refuses("test", "test/2024/05/05/EVIL\xc0\x80/full.jpg", __LINE__);
+  guard_refuses("test", "test/2024/05/05/EVIL\x7f/full.jpg", __LINE__);
+  guard_refuses("test", "test/2024/05/05/EVIL/full.jpg\r", __LINE__);
+  /* not the shape tg_object_key() makes */
+  guard_refuses("test", "test/2024/13/05/EVIL/full.jpg", __LINE__);
+  guard_refuses("test", "test/2024/02/30/EVIL/full.jpg", __LINE__);
+  guard_refuses("test", "test/2024/00/05/EVIL/full.jpg", __LINE__);
+  guard_refuses("test", "test/24/05/05/EVIL/full.jpg", __LINE__);
+  guard_refuses("test", "test/2024/5/05/EVIL/full.jpg", __LINE__);
+  guard_refuses("test", "test/2024/05/05/EVIL/full.exe", __LINE__);
+  guard_refuses("test", "test/2024/05/05/EVIL/full", __LINE__);
+  guard_refuses("test", "test/2024/05/05/EVIL/full.jpg.png", __LINE__);
+  guard_refuses("test", "test/2024/05/05/EVIL/Full.jpg", __LINE__);
+  guard_refuses("test", "test/2024/05/05/EVIL/x/full.jpg", __LINE__);
+  guard_refuses("test", "test/2024/05/05/full.jpg", __LINE__);
+  guard_refuses("test", "test/2024/05/05/EV IL/full.jpg", __LINE__);
+  guard_refuses("test", "test/2024/05/05/EVIL.x/full.jpg", __LINE__);
+  guard_refuses("test", "test/-001/05/05/EVIL/full.jpg", __LINE__);
+  /* hostile envs are refused whatever the key */
+  guard_refuses("../prod", "../prod/2024/05/05/EVIL/full.jpg", __LINE__);
+  guard_refuses("prod/..", "prod/../2024/05/05/EVIL/full.jpg", __LINE__);
+  guard_refuses("", "/2024/05/05/EVIL/full.jpg", __LINE__);
+  guard_refuses(NULL, "test/2024/05/05/EVIL/full.jpg", __LINE__);
+  guard_refuses("Test", "Test/2024/05/05/EVIL/full.jpg", __LINE__);
+  /* very long */
+  char big[2048];
+  memset(big, 'a', sizeof(big) - 1), big[sizeof(big) - 1] = '\0';
+  memcpy(big, "test/2024/05/05/EVIL", 20);
+  guard_refuses("test", big, __LINE__);
+  char rid65[96] = "test/2024/05/05/";
+  memset(rid65 + 16, 'R', 65), memcpy(rid65 + 81, "/full.jpg", 10);
+  guard_refuses("test", rid65, __LINE__);
+}
+
+/* a small deterministic generator for the mutation test */
+static uint32_t lcg(uint32_t *s) {
+  *s = *s * 1664525u + 1013904223u;
+  return *s >> 8;
+}
+
+/*
+ * Mutations of a good key (a hostile byte or piece inserted, a byte
+ * replaced or dropped): whatever passes still lies under "test/", holds no
+ * dot segment and no byte outside the key alphabet.
+ */
+static void test_guard_mutations(void) {
+  static const char *const pieces[] = {"/", "..", ".", "\\", "%2e", "prod/", "../prod/", "\n",
+                                       "\x7f", "\xc0\xae", "//", "\xe2\x88\x95", " ", "a"};
+  const char *good = "test/2024/05/05/req-1/full.jpg";
+  uint32_t seed = 12345;
+  int accepted = 0;
+  for (int i = 0; i < 20000; i++) {
+    char key[128], why[256];
+    size_t len = strlen(good), at = lcg(&seed) % (len + 1);
+    int op = (int)(lcg(&seed) % 3);
+    const char *piece = pieces[lcg(&seed) % (sizeof(pieces) / sizeof(pieces[0]))];
+    if (op == 0) /* insert */
+      snprintf(key, sizeof(key), "%.*s%s%s", (int)at, good, piece, good + at);
+    else if (op == 1 && at < len) /* replace one byte */
+      snprintf(key, sizeof(key), "%.*s%s%s", (int)at, good, piece, good + at + 1);
+    else /* drop one byte */
+      snprintf(key, sizeof(key), "%.*s%s", (int)at, good, at < len ? good + at + 1 : "");
+    if (!tg_storage_key_ok("test", key, why, sizeof(why)))
+      continue;
+    accepted++;
+    CHECK_MSG(strncmp(key, "test/", 5) == 0 && !strstr(key, "..") && !strstr(key, "./") &&
+                  !strstr(key, "//") && strspn(key, "abcdefghijklmnopqrstuvwxyz"
+                                                    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./") ==
+                                            strlen(key),
+              "accepted \"%s\"", key);
+  }
+  CHECK_MSG(accepted > 0, "no mutation passed: the test proves nothing");
+}
+
+/* more hostile parts of tg_object_key(): encodings, lookalikes, "prod/.." */
+static void test_key_more_hostile(void) {
+  static const char *const hostile[] = {
+    "%2e%2e", "%2E%2E%2F", "..%2f", "prod/..", "prod/../x", "../prod", "a/b", "./a", "a/.",
+    "\xef\xbc\x8e\xef\xbc\x8e",            /* fullwidth full stops */
+    "a\xe2\x88\x95" "b",                   /* division slash */
+    "a\xe2\x81\x84" "b",                   /* fraction slash */
+    "\xc0\xae\xc0\xae",                    /* overlong "." */
+    "a\xc0\x80" "b",                       /* overlong NUL */
+    "t\xd0\xb5st",                         /* Cyrillic e */
+    "r\xc2\xa0",                           /* no-break space */
+    "\xe2\x80\xaetxt.exe",                 /* right-to-left override */
+    "a\rb", "a\x1b[31m", " r", "r ", "~r", "r:1", "r;rm", "r*", "r?", "r#", "r&b", "$HOME",
+    "`id`", "r\"", "r'", "<r>", "r|b"};
+  int64_t at = ms_of("2024-05-05T10:00:00Z");
+  for (size_t i = 0; i < sizeof(hostile) / sizeof(hostile[0]); i++) {
+    const char *h = hostile[i];
+    refused(h, at, "r", "full", "jpg", "env", __LINE__);
+    refused("test", at, h, "full", "jpg", "request_id", __LINE__);
+    refused("test", at, "r", h, "jpg", "variant", __LINE__);
+    refused("test", at, "r", "full", h, "ext", __LINE__);
+  }
+  /* a NUL ends the C string: what follows it never reaches the key */
+  char key[256], e[128], why[256];
+  static const char nul_rid[] = "r\0/../../prod";
+  CHECK(tg_object_key("test", at, nul_rid, "full", "jpg", key, sizeof(key), e, sizeof(e)));
+  CHECK_STREQ(key, "test/2024/05/05/r/full.jpg");
+  CHECK(tg_storage_key_ok("test", key, why, sizeof(why)));
+  /* very long parts */
+  static char huge[1 << 16];
+  memset(huge, 'a', sizeof(huge) - 1);
+  refused(huge, at, "r", "full", "jpg", "env", __LINE__);
+  refused("test", at, huge, "full", "jpg", "request_id", __LINE__);
+  refused("test", at, "r", huge, "jpg", "variant", __LINE__);
+  /* the reason names the part and does not echo a hostile value */
+  CHECK(!tg_object_key("test", at, "EVIL/../../prod", "full", "jpg", key, sizeof(key), e,
+                       sizeof(e)));
+  CHECK_MSG(!strstr(e, "EVIL"), "echoed: %s", e);
+}
+
 /* ---- the file backend -------------------------------------------------- */
 
 static struct tg_worker_conf conf;
@@ -196,7 +399,9 @@ static void *file_backend(const char *root, const char *base_url) {
 
 static void test_registry(void) {
   CHECK(tg_storage_find("file") == &tg_storage_file);
-  CHECK(tg_storage_find("s3") == NULL);
+  CHECK(tg_storage_find("oss") == &tg_storage_oss);
+  CHECK(tg_storage_find("s3") == &tg_storage_s3);
+  CHECK(tg_storage_find("ftp") == NULL);
   CHECK(tg_storage_find(NULL) == NULL);
   CHECK_STREQ(tg_storage_file.name, "file");
 }
@@ -454,6 +659,10 @@ int main(void) {
   RUN(test_key_dates);
   RUN(test_key_pure);
   RUN(test_key_hostile);
+  RUN(test_key_more_hostile);
+  RUN(test_guard_accepts_its_keys);
+  RUN(test_guard_refuses);
+  RUN(test_guard_mutations);
   RUN(test_registry);
   RUN(test_file_put);
   RUN(test_file_create_errors);

@@ -240,7 +240,7 @@ static bool s3_put(void *state, const char *key, const struct tg_blob *data,
     tg_stage_fail(err, TG_CODE_UPLOAD_FAILED, false, "s3: bad content type");
     return false;
   }
-  char full_key[1100], path[1200], hash[65], rid[80];
+  char full_key[1100], path[sizeof(full_key) + 84], hash[65], rid[80];
   snprintf(full_key, sizeof(full_key), "%s%s", s->prefix, key);
   snprintf(path, sizeof(path), "%s/%s", s->path_base, full_key);
   request_id_of(key, rid, sizeof(rid));

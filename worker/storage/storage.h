@@ -15,6 +15,9 @@
 
 #include <stdint.h>
 
+/* the longest key tg_storage_key_ok() accepts (tg_object_key() makes ~130) */
+#define TG_STORAGE_KEY_MAX 255
+
 struct tg_storage_ops {
   const char *name;
   tg_err_t (*create)(const struct tg_worker_conf *conf, void **state, char *errstr, size_t n);
@@ -55,5 +58,22 @@ const struct tg_storage_ops *tg_storage_find(const char *name);
 bool tg_object_key(const char *env, int64_t enqueued_at_ms, const char *request_id,
                    const char *variant, const char *ext, char *buf, size_t size, char *errstr,
                    size_t n);
+
+/**
+ * tg_storage_key_ok() - whether a key may be stored for an environment
+ * @env: the environment the worker serves (its config, not the job's word)
+ * @key: the object key, before any backend prefix (storage.prefix, root)
+ * @why: reason when it may not; never holds the key itself
+ * @n:   its size
+ *
+ * The key must start with "{env}/"; hold no "..", "//", "./", backslash,
+ * leading "/", control or non-ASCII byte; and be exactly
+ * "{env}/{yyyy}/{mm}/{dd}/{request_id}/{variant}.{ext}" as tg_object_key()
+ * builds it from valid parts and a calendar date. The upload stage calls it
+ * before every put, so a backend never sees a key outside its env's prefix.
+ *
+ * Return: true when the key may be stored.
+ */
+bool tg_storage_key_ok(const char *env, const char *key, char *why, size_t n);
 
 #endif
