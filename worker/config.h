@@ -98,6 +98,24 @@ struct tg_worker_conf {
   char postproc_backend[32];      /* cpu */
   int postproc_concurrency;
   int jpeg_quality;
+  char output_format[8];          /* jpeg, webp */
+  char assets_dir[TG_CONF_STR];   /* holds catalogue.json, vehicle cutouts, the logo */
+  bool vehicle_composite;
+  int anchor_x_permille;          /* car's bottom centre, in thousandths of the scene */
+  int anchor_y_permille;
+  int car_width_permille;         /* car width, thousandths of the scene width */
+  int harmonise_permille;         /* strength of the colour transfer, 0..1000 */
+  int max_lightness_shift;        /* most the car's mean L* may move (CIELAB units) */
+  int feather_px;                 /* blur radius of the car's alpha edge */
+  int shadow_permille;            /* contact shadow opacity, 0..1000 */
+  int shadow_blur_px;
+  bool logo;
+  int logo_margin_px;             /* from the top-right corner */
+  bool caption;
+  char font_file[TG_CONF_STR];
+  int caption_font_px;
+  int caption_band_permille;      /* band height, thousandths of the scene height */
+  int caption_band_alpha;         /* 0..255 */
   char storage_backend[32];       /* file, oss, s3 */
   int upload_concurrency;
   char storage_root[TG_CONF_STR];
