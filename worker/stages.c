@@ -94,7 +94,7 @@ static bool run_diffusion(tg_worker_t *w, struct job *j, struct tg_stage_error *
 
 static bool run_postproc(tg_worker_t *w, struct job *j, struct tg_stage_error *err) {
   bool ok = w->st.postproc->run(w->st.postproc_state, j->d.job, &j->scene, j->variants,
-                                &j->n_variants, err);
+                                &j->n_variants, &j->postproc, err);
   tg_blob_free(&j->scene); /* the scene is no longer needed either way */
   return ok;
 }

@@ -27,6 +27,7 @@ struct job {
   struct tg_prompt_out prompt;
   struct tg_blob scene;
   struct tg_variant_image variants[TG_MAX_VARIANTS];
+  struct tg_postproc_report postproc; /* what the post-process stage did */
   size_t n_variants;
   char *urls[TG_MAX_VARIANTS];
   char *keys[TG_MAX_VARIANTS];

@@ -55,7 +55,8 @@ static bool noop_ready(void *state, char *why, size_t n) {
 
 static bool noop_postproc(void *state, const tg_job_t *job, const struct tg_blob *scene,
                           struct tg_variant_image *out, size_t *n_out,
-                          struct tg_stage_error *err) {
+                          struct tg_postproc_report *rep, struct tg_stage_error *err) {
+  memset(rep, 0, sizeof(*rep));
   (void)state;
   (void)job;
   (void)scene;

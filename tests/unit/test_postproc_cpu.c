@@ -350,13 +350,14 @@ static struct tg_stage_error run_fail(const struct tg_blob *scene, const char *c
   void *st = NULL;
   char errstr[256];
   struct tg_stage_error err;
+  struct tg_postproc_report rep;
   memset(&err, 0, sizeof(err));
   tg_job_t job;
   job_with(&job, variants, nv);
   struct tg_variant_image out[TG_MAX_VARIANTS];
   size_t n_out = 99;
   assert(tg_postproc_cpu.create(&conf, &st, errstr, sizeof(errstr)) == TG_OK);
-  bool ok = tg_postproc_cpu.run(st, &job, scene, out, &n_out, &err);
+  bool ok = tg_postproc_cpu.run(st, &job, scene, out, &n_out, &rep, &err);
   CHECK(!ok);
   CHECK(n_out == 0);
   if (ok)
@@ -495,12 +496,13 @@ static void check_variants(int w, int h, const char *as, const char *const *vari
   void *st = NULL;
   char errstr[256];
   struct tg_stage_error err = {0};
+  struct tg_postproc_report rep;
   tg_job_t job;
   job_with(&job, variants, nv);
   struct tg_variant_image out[TG_MAX_VARIANTS];
   size_t n_out = 0;
   CHECK(tg_postproc_cpu.create(&conf, &st, errstr, sizeof(errstr)) == TG_OK);
-  bool ok = tg_postproc_cpu.run(st, &job, &scene, out, &n_out, &err);
+  bool ok = tg_postproc_cpu.run(st, &job, &scene, out, &n_out, &rep, &err);
   CHECK_MSG(ok, "%dx%d %s: %s", w, h, as, err.message);
   CHECK(!ok || n_out == nv);
   for (size_t i = 0; ok && i < n_out; i++) {
@@ -550,13 +552,14 @@ static void test_same_input_same_output(void) {
   void *st = NULL;
   char errstr[256];
   struct tg_stage_error err = {0};
+  struct tg_postproc_report rep;
   tg_job_t job;
   job_with(&job, full_thumb, 2);
   struct tg_variant_image a[TG_MAX_VARIANTS], b[TG_MAX_VARIANTS];
   size_t na = 0, nb = 0;
   CHECK(tg_postproc_cpu.create(&conf, &st, errstr, sizeof(errstr)) == TG_OK);
-  CHECK(tg_postproc_cpu.run(st, &job, &scene, a, &na, &err));
-  CHECK(tg_postproc_cpu.run(st, &job, &scene, b, &nb, &err));
+  CHECK(tg_postproc_cpu.run(st, &job, &scene, a, &na, &rep, &err));
+  CHECK(tg_postproc_cpu.run(st, &job, &scene, b, &nb, &rep, &err));
   CHECK(na == 2 && nb == 2);
   for (size_t i = 0; i < na && i < nb; i++) {
     CHECK_STREQ(a[i].sha256, b[i].sha256);

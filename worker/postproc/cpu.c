@@ -113,11 +113,13 @@ static bool make_variant(const struct cpu_state *s, const struct tg_rgb_image *s
 }
 
 static bool cpu_run(void *state, const tg_job_t *job, const struct tg_blob *scene,
-                    struct tg_variant_image *out, size_t *n_out, struct tg_stage_error *err) {
+                    struct tg_variant_image *out, size_t *n_out, struct tg_postproc_report *rep,
+                    struct tg_stage_error *err) {
   const struct cpu_state *s = state;
   const struct tg_job_options *o = &job->options;
   char why[256];
   *n_out = 0;
+  memset(rep, 0, sizeof(*rep));
 
   if (o->n_variants < 1 || o->n_variants > TG_MAX_VARIANTS) {
     tg_stage_fail(err, TG_CODE_INVALID_INPUT, false,

@@ -26,13 +26,22 @@ struct tg_variant_image {
   char sha256[65];        /* hex of data */
 };
 
+/* What the stage did besides the variants (recorded in the result). */
+struct tg_postproc_report {
+  char vehicle_match[16];   /* "exact", "model_color", "default_color", "none"; "" = off */
+  char vehicle_asset[128];  /* the catalogue file composited, "" when none */
+  bool logo;                /* the logo was composited */
+  int caption_lines;        /* lines drawn in the caption band (0: none) */
+};
+
 struct tg_postproc_ops {
   const char *name;
   tg_err_t (*create)(const struct tg_worker_conf *conf, void **state, char *errstr, size_t n);
   void (*destroy)(void *state);
-  /* fills out[0..job->options.n_variants-1] in the job's variant order */
+  /* fills out[0..job->options.n_variants-1] in the job's variant order, and @rep */
   bool (*run)(void *state, const tg_job_t *job, const struct tg_blob *scene,
-              struct tg_variant_image *out, size_t *n_out, struct tg_stage_error *err);
+              struct tg_variant_image *out, size_t *n_out, struct tg_postproc_report *rep,
+              struct tg_stage_error *err);
 };
 
 extern const struct tg_postproc_ops tg_postproc_cpu;
