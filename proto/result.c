@@ -13,8 +13,9 @@
 
 static const char *const result_keys[] = {
   "v", "request_id", "generation", "trip_id", "env", "status", "images", "prompt",
-  "prompt_source", "prompt_usage", "negative_prompt", "seed", "seed_policy", "attempt", "worker",
-  "timings_ms", "error", NULL};
+  "prompt_source", "prompt_usage", "negative_prompt", "seed", "seed_policy", "vehicle", "attempt",
+  "worker", "timings_ms", "error", NULL};
+static const char *const vehicle_keys[] = {"match", "asset", NULL};
 static const char *const usage_keys[] = {"model", "request_id", "input_tokens", "output_tokens",
                                          NULL};
 static const char *const image_keys[] = {"variant", "url", "key", "width", "height",
@@ -131,6 +132,10 @@ char *tg_result_serialize(const tg_result_t *r) {
   }
   if (*r->seed_policy)
     json_object_set_new(root, "seed_policy", json_string(r->seed_policy));
+  if (*r->vehicle_match)
+    json_object_set_new(root, "vehicle",
+                        json_pack("{s:s, s:o}", "match", r->vehicle_match, "asset",
+                                  str_or_null(*r->vehicle_asset ? r->vehicle_asset : NULL)));
   char *out = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(15));
   json_decref(root);
   return out;
@@ -216,7 +221,7 @@ static bool parse_error(json_t *e, tg_result_t *r, char *errstr, size_t n) {
   return true;
 }
 
-/* prompt_usage and seed_policy: optional, null allowed. */
+/* prompt_usage, seed_policy and vehicle: optional, null allowed. */
 static bool parse_optional(json_t *root, tg_result_t *r, char *errstr, size_t n) {
   static const struct tg_str_rule rule_model = {true, false, 1, TG_MAX_ID_CHARS, TG_CS_LINE};
   static const struct tg_str_rule rule_prid = {true, true, 1, TG_MAX_ID_CHARS, TG_CS_LINE};
@@ -244,6 +249,20 @@ static bool parse_optional(json_t *root, tg_result_t *r, char *errstr, size_t n)
   if (!tg_v_str(root, "", "seed_policy", &rule_policy, &s, errstr, n))
     return false;
   snprintf(r->seed_policy, sizeof(r->seed_policy), "%s", s ? s : "");
+  static const struct tg_str_rule rule_match = {true, false, 1, TG_MAX_SHORT_CHARS, TG_CS_TOKEN};
+  static const struct tg_str_rule rule_asset = {true, true, 1, TG_MAX_ID_CHARS, TG_CS_LINE};
+  json_t *vehicle;
+  if (!tg_v_child(root, "", "vehicle", JSON_OBJECT, false, true, &vehicle, errstr, n))
+    return false;
+  if (vehicle) {
+    if (!tg_v_keys(vehicle, "vehicle", vehicle_keys, errstr, n) ||
+        !tg_v_str(vehicle, "vehicle", "match", &rule_match, &s, errstr, n))
+      return false;
+    snprintf(r->vehicle_match, sizeof(r->vehicle_match), "%s", s);
+    if (!tg_v_str(vehicle, "vehicle", "asset", &rule_asset, &s, errstr, n))
+      return false;
+    snprintf(r->vehicle_asset, sizeof(r->vehicle_asset), "%s", s ? s : "");
+  }
   return true;
 }
 

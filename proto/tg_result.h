@@ -67,6 +67,8 @@ typedef struct tg_result {
   bool has_seed;
   int64_t seed;
   char seed_policy[TG_MAX_SHORT_CHARS + 1]; /* "job", "request", "trip", "fixed", "random"; "" = none */
+  char vehicle_match[TG_MAX_SHORT_CHARS + 1]; /* "exact", "model_color", "default_color", "none"; "" = absent */
+  char vehicle_asset[TG_MAX_ID_CHARS + 1];    /* the catalogue file; "" = none */
   int64_t attempt;
   char *worker;
   struct tg_timings timings_ms;

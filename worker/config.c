@@ -542,11 +542,21 @@ tg_err_t tg_worker_conf_check(const struct tg_worker_conf *c, char *errstr, size
   }
   if (strcmp(c->storage_backend, "file") != 0) {
     size_t pl = strlen(c->storage_prefix);
+    char dotted[sizeof(c->storage_prefix) + 2];
+    snprintf(dotted, sizeof(dotted), "/%s", c->storage_prefix); /* finds a leading "./" too */
     if (pl && (c->storage_prefix[pl - 1] != '/' || c->storage_prefix[0] == '/' ||
                strstr(c->storage_prefix, "//") || strstr(c->storage_prefix, "..") ||
+               strstr(dotted, "/./") || strpbrk(c->storage_prefix, "?#%\\") ||
                !tg_charset_ok(c->storage_prefix, TG_CS_LINE))) {
       snprintf(errstr, n, "storage.prefix: \"%s\" must be empty or like \"a/b/\" (no leading "
-               "/, no //, no ..)", c->storage_prefix);
+               "/, no //, no . or .. segments, no ? # %% or backslash)", c->storage_prefix);
+      return TG_ERR_INVAL;
+    }
+    if (strchr(c->storage_bucket, '.') && strcmp(c->storage_addressing, "virtual") == 0 &&
+        strncmp(c->storage_endpoint, "http://", 7) != 0) {
+      snprintf(errstr, n, "storage.bucket: a bucket name with dots cannot be addressed "
+               "virtual-hosted over https (the wildcard certificate does not cover it): set "
+               "storage.addressing to path");
       return TG_ERR_INVAL;
     }
     if (!*c->storage_bucket || strspn(c->storage_bucket, "abcdefghijklmnopqrstuvwxyz0123456789-.") !=

@@ -167,6 +167,10 @@ static bool store_place(const struct tg_worker_conf *c, char *out, size_t size, 
     snprintf(host, sizeof(host), oss ? "oss-%s.aliyuncs.com" : "s3.%s.amazonaws.com",
              c->storage_region);
   }
+  /* a fully qualified name's trailing dot names the same host */
+  size_t hl = strlen(host);
+  while (hl > 1 && host[hl - 1] == '.')
+    host[--hl] = '\0';
   /* a provider's bucket names are global: any of its endpoints reaches the same bucket */
   const char *colon = strrchr(host, ':');
   if (colon && strspn(colon + 1, "0123456789") == strlen(colon + 1))

@@ -28,6 +28,10 @@ tg_result_t *tg_job_result(const tg_worker_t *w, const struct job *j) {
     r->has_usage = j->prompt.has_usage;
     r->prompt_usage = j->prompt.usage;
   }
+  if (*j->postproc.vehicle_match) {
+    snprintf(r->vehicle_match, sizeof(r->vehicle_match), "%s", j->postproc.vehicle_match);
+    snprintf(r->vehicle_asset, sizeof(r->vehicle_asset), "%s", j->postproc.vehicle_asset);
+  }
   if (j->d.job && j->stage_ms[TG_STAGE_DIFFUSION]) {
     r->has_seed = true;
     r->seed = j->seed;

@@ -90,6 +90,8 @@ bool tg_http_do(const struct tg_http_req *req, struct tg_http_resp *resp, char *
                    (long)(req->timeout_ms < 10000 ? req->timeout_ms : 10000));
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+  /* send the path as built (and signed): no dot-segment squashing */
+  curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);

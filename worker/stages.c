@@ -120,7 +120,10 @@ static bool run_upload(tg_worker_t *w, struct job *j, struct tg_stage_error *err
     free(j->urls[i]);
     free(j->keys[i]);
     j->urls[i] = url;
-    j->keys[i] = strdup(key);
+    if (!(j->keys[i] = strdup(key))) {
+      tg_stage_fail(err, TG_CODE_UPLOAD_FAILED, true, "out of memory");
+      return false;
+    }
   }
   return true;
 }

@@ -15,6 +15,7 @@
 
 #define FIRST_BACKOFF_MS 200
 #define ERROR_DOC_MAX (64 * 1024)
+#define SIGNATURE_LIFE_MS (10 * 60 * 1000) /* of the 15 minutes the services allow */
 
 /* The text of the first <tag>...</tag> in xml[0..len), one line, bounded. */
 static void xml_field(const char *xml, size_t len, const char *tag, char *out, size_t n) {
@@ -55,7 +56,7 @@ bool tg_object_send(const struct tg_object_request *r, struct tg_object_answer *
   struct tg_object_answer local;
   if (!ans)
     ans = &local;
-  int64_t backoff = FIRST_BACKOFF_MS;
+  int64_t backoff = FIRST_BACKOFF_MS, started = tg_mono_ms();
   for (int attempt = 0;; attempt++) {
     struct tg_http_req hr = {.method = r->method, .url = r->url, .body = (const char *)r->body,
                              .body_len = r->body_len, .headers = r->headers,
@@ -82,7 +83,10 @@ bool tg_object_send(const struct tg_object_request *r, struct tg_object_answer *
       snprintf(msg, sizeof(msg), "%s %s %s: %s", r->backend, r->method, r->key, why);
     }
     bool retry = retryable_status(ans->status) && !(ans->status == 0 && resp.too_large);
-    if (!retry || attempt >= r->retries) {
+    /* the signature is made once; S3 and OSS refuse it 15 minutes after its date
+     * (RequestTimeTooSkewed, not retryable): retry within the stage only well before that */
+    bool signature_fresh = tg_mono_ms() - started + backoff + r->timeout_ms < SIGNATURE_LIFE_MS;
+    if (!retry || attempt >= r->retries || !signature_fresh) {
       tg_stage_fail(err, TG_CODE_UPLOAD_FAILED, retry, "%s", msg);
       return false;
     }

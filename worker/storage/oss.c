@@ -66,8 +66,9 @@ static bool make_base(struct oss_state *s, const struct tg_worker_conf *conf, ch
   for (size_t l = strlen(ep); l > 0 && ep[l - 1] == '/'; l--)
     ep[l - 1] = '\0';
   const char *hostp = strstr(ep, "://");
-  if (!hostp || !hostp[3] || strchr(hostp + 3, '/') || strchr(hostp + 3, '?')) {
-    snprintf(errstr, n, "storage.endpoint: expected scheme://host[:port] without a path");
+  if (!hostp || !hostp[3] || strpbrk(hostp + 3, "/?#@ \t\r\n")) {
+    snprintf(errstr, n, "storage.endpoint: expected scheme://host[:port] without a path, "
+             "query, fragment or credentials");
     return false;
   }
   hostp += 3;

@@ -131,6 +131,12 @@ static bool parse_endpoint(const struct tg_worker_conf *conf, struct s3_state *s
   }
   memcpy(authority, rest, len);
   authority[len] = '\0';
+  /* the scheme's default port is left out, as clients leave it out of Host: a signed
+   * "host:443" would never match what a pre-signed URL's user sends */
+  const char *dflt = strcmp(s->scheme, "https") == 0 ? ":443" : ":80";
+  size_t al = strlen(authority), dl = strlen(dflt);
+  if (al > dl && strcmp(authority + al - dl, dflt) == 0 && authority[0] != '[')
+    authority[al - dl] = '\0';
   return true;
 }
 
