@@ -299,7 +299,8 @@ def test_leader_failover(e):
     eq(f["request_id"], rid, "the entry put")
     eq(e.r("XDEL", key("dev", "in"), entry_id), 1, "XDEL")
     member = "n\t%s\t%s\t%s" % (rid, f["enqueued_at"], f["job"])
-    e.r("ZADD", key("dev", "delayed"), str(now_ms()), member)
+    # due a little later, so the depth read sees it delayed before the leader promotes it
+    e.r("ZADD", key("dev", "delayed"), str(now_ms() + 1500), member)
     eq(e.depth()["delayed"], 1, "the retry is delayed")
     e.wait(lambda: e.r("XLEN", key("dev", "in")) == 1 and
            e.r("ZCARD", key("dev", "delayed")) == 0, 10, "the new leader to promote it")
