@@ -185,8 +185,37 @@ static tg_err_t png_decode_guarded(png_structp png, png_infop info, struct png_d
   return TG_OK;
 }
 
+/*
+ * libpng allocates, and zeroes, the length an ancillary text chunk declares
+ * before reading it (png_read_buffer), whatever png_set_chunk_malloc_max()
+ * says: a 60-byte file claiming a 2 GiB tEXt costs 2 GiB and seconds. The
+ * bytes are all in memory, so refuse a chunk longer than what is left first.
+ */
+tg_err_t tg_png_chunks_fit(const unsigned char *data, size_t len, char *errstr, size_t n) {
+  size_t at = 8;
+  while (len - at >= 8) {
+    const unsigned char *p = data + at;
+    uint32_t clen = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+    if ((uint64_t)clen + 12 > len - at) {
+      char name[5];
+      for (int i = 0; i < 4; i++)
+        name[i] = (p[4 + i] >= 'A' && p[4 + i] <= 'z') ? (char)p[4 + i] : '?';
+      name[4] = '\0';
+      snprintf(errstr, n, "PNG: truncated (%s chunk of %u bytes, %zu left)", name, clen,
+               len - at - 8);
+      return TG_ERR_BAD_MSG;
+    }
+    if (memcmp(p + 4, "IEND", 4) == 0)
+      break;
+    at += 12 + (size_t)clen;
+  }
+  return TG_OK;
+}
+
 static tg_err_t png_decode(const unsigned char *data, size_t len, struct tg_rgb_image *out,
                            char *errstr, size_t n) {
+  if (tg_png_chunks_fit(data, len, errstr, n) != TG_OK)
+    return TG_ERR_BAD_MSG;
   struct png_dec d = {.data = data, .len = len};
   png_structp png = png_create_read_struct_2(PNG_LIBPNG_VER_STRING, &d, png_on_error,
                                              png_on_warning, &d, png_alloc, png_dealloc);
