@@ -28,6 +28,7 @@
 #include "tg_limits.h"
 
 #include <png.h>
+#include <zlib.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -611,13 +612,53 @@ static int child_decode_ok(void *arg) {
   return right ? 0 : 3;
 }
 
+/* An 8x8 PNG carrying 64 zTXt chunks that each inflate to 8 MiB (libpng's per-chunk cap):
+ * half a gigabyte of text in a 500 KB file. The decoder must not read them. */
+static struct tg_blob text_bomb(void) {
+  struct tg_blob small = make_png(8, 8, 8, PNG_COLOR_TYPE_RGB, 6);
+  const size_t plain_len = 8u << 20;
+  unsigned char *plain = calloc(1, plain_len);
+  uLongf zlen = compressBound(plain_len);
+  unsigned char *z = malloc(12 + zlen);
+  memcpy(z, "Comment\0\0", 9); /* keyword, NUL, compression method 0 */
+  assert(plain && z && compress2(z + 9, &zlen, plain, plain_len, 9) == Z_OK);
+  struct membuf m = {0};
+  put(&m, small.data, small.len - 12); /* everything but IEND */
+  for (int i = 0; i < 64; i++)
+    chunk(&m, "zTXt", z, (uint32_t)(9 + zlen));
+  chunk(&m, "IEND", NULL, 0);
+  free(plain);
+  free(z);
+  tg_blob_free(&small);
+  return (struct tg_blob){m.data, m.len};
+}
+
+static int child_text_bomb(void *arg) {
+  const struct tg_blob *b = arg;
+  struct tg_rgb_image img;
+  char why[256] = "";
+  tg_err_t rc = tg_image_decode(b->data, b->len, 0, &img, why, sizeof(why));
+  if (rc != TG_OK) {
+    fprintf(stderr, "  capped decode of the zTXt bomb: %s (%s)\n", tg_err2str(rc), why);
+    return 1;
+  }
+  tg_image_free(&img);
+  return 0;
+}
+
 static void test_memory_bound(void) {
+  struct tg_blob bomb = text_bomb();
   if (UNDER_ASAN || RUNNING_ON_VALGRIND) {
     fprintf(stderr, "  (RLIMIT_AS checks skipped: ASan or valgrind maps its own memory)\n");
+    CHECK(child_text_bomb(&bomb) == 0); /* still decodes */
+    tg_blob_free(&bomb);
     return;
   }
   CHECK_MSG(in_capped_child(HEADROOM, child_cap_bites, NULL) == 0,
             "a 64 MiB malloc succeeded under a 16 MiB headroom: the cap does not bite");
+  CHECK_MSG(in_capped_child(HEADROOM, child_text_bomb, &bomb) == 0,
+            "64 zTXt chunks of 8 MiB each were inflated (the scene needs a few KiB)");
+  tg_blob_free(&bomb);
   CHECK_MSG(in_capped_child(HEADROOM, child_hostile, NULL) == 0,
             "a hostile input was not refused as expected under a 16 MiB headroom");
   uint64_t bound = (uint64_t)TG_MAX_IMAGE_PIXELS * 4;

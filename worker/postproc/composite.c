@@ -330,12 +330,16 @@ tg_err_t tg_composite_vehicle(struct tg_rgb_image *scene, const struct tg_rgba_i
   const int W = scene->width, H = scene->height;
   int target_w = imax(1, (int)(((int64_t)W * p->car_width_permille + 500) / 1000));
   double s = (double)target_w / (double)(box[2] - box[0]);
+  /* a wide car on a large scene, with the cutout's own padding, may ask for more than the
+   * image limits allow: the car is then drawn as large as they allow, not refused */
+  double longest = car->width > car->height ? car->width : car->height;
+  if (longest * s > TG_MAX_IMAGE_SIDE)
+    s = (double)TG_MAX_IMAGE_SIDE / longest;
   double sw_d = floor(car->width * s + 0.5), sh_d = floor(car->height * s + 0.5);
-  if (sw_d > TG_MAX_IMAGE_SIDE || sh_d > TG_MAX_IMAGE_SIDE) {
-    snprintf(errstr, n, "composite: the scaled cutout (%.0fx%.0f) exceeds %d px per side",
-             sw_d, sh_d, TG_MAX_IMAGE_SIDE);
-    return TG_ERR_TOO_LARGE;
-  }
+  if (sw_d > TG_MAX_IMAGE_SIDE)
+    sw_d = TG_MAX_IMAGE_SIDE;
+  if (sh_d > TG_MAX_IMAGE_SIDE)
+    sh_d = TG_MAX_IMAGE_SIDE;
   int sw = imax(1, (int)sw_d), sh = imax(1, (int)sh_d);
 
   struct vehicle v = {0};

@@ -166,7 +166,8 @@ static bool make_variant(const struct cpu_state *s, const struct tg_rgb_image *s
   return true;
 }
 
-/* The car, the logo and the caption, in that order, onto the decoded scene. */
+/* The car, the caption band and the logo, in that order, onto the decoded scene: the
+ * logo last, so nothing drawn after it can change its exact colours. */
 static bool decorate(const struct cpu_state *s, const tg_job_t *job, struct tg_rgb_image *img,
                      struct tg_postproc_report *rep, struct tg_stage_error *err) {
   char why[256];
@@ -185,17 +186,6 @@ static bool decorate(const struct cpu_state *s, const tg_job_t *job, struct tg_r
       return false;
     }
   }
-  if (s->logo) {
-    const struct tg_rgba_image *logo = tg_catalogue_logo(s->catalogue);
-    if (logo) {
-      int x = img->width - logo->width - s->logo_margin_px, y = s->logo_margin_px;
-      if ((rc = tg_composite_logo(img, logo, x, y, why, sizeof(why))) != TG_OK) {
-        fail_image(err, rc, "logo", why);
-        return false;
-      }
-      rep->logo = true;
-    }
-  }
   if (s->caption && trip) {
     struct tg_caption_text text = {0};
     struct tg_caption_report crep = {0};
@@ -209,6 +199,17 @@ static bool decorate(const struct cpu_state *s, const tg_job_t *job, struct tg_r
       return false;
     }
     rep->caption_lines = crep.lines_drawn;
+  }
+  if (s->logo) {
+    const struct tg_rgba_image *logo = tg_catalogue_logo(s->catalogue);
+    if (logo) {
+      int x = img->width - logo->width - s->logo_margin_px, y = s->logo_margin_px;
+      if ((rc = tg_composite_logo(img, logo, x, y, why, sizeof(why))) != TG_OK) {
+        fail_image(err, rc, "logo", why);
+        return false;
+      }
+      rep->logo = true;
+    }
   }
   return true;
 }

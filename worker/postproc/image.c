@@ -142,6 +142,11 @@ static tg_err_t png_decode_guarded(png_structp png, png_infop info, struct png_d
   /* libpng's own limit would refuse first, with a vaguer message */
   png_set_user_limits(png, 0x7fffffff, 0x7fffffff);
   png_set_chunk_malloc_max(png, PNG_CHUNK_MAX);
+  /* the cap is per chunk: a file of many compressed text chunks would still inflate
+   * each (and keep them all), so text and palette-suggestion chunks are not read at all */
+  static const png_byte ignored[] = "zTXt\0iTXt\0tEXt\0sPLT\0";
+  png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_NEVER, ignored, 4);
+  png_set_chunk_cache_max(png, 16);
   png_read_info(png, info);
 
   int depth = 0, ctype = 0;
@@ -192,6 +197,10 @@ static tg_err_t png_decode_guarded(png_structp png, png_infop info, struct png_d
  * bytes are all in memory, so refuse a chunk longer than what is left first.
  */
 tg_err_t tg_png_chunks_fit(const unsigned char *data, size_t len, char *errstr, size_t n) {
+  if (!data || len < 8) {
+    snprintf(errstr, n, "PNG: shorter than its signature");
+    return TG_ERR_BAD_MSG;
+  }
   size_t at = 8;
   while (len - at >= 8) {
     const unsigned char *p = data + at;

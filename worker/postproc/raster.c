@@ -89,6 +89,11 @@ static tg_err_t decode_guarded(png_structp png, png_infop info, struct rgba_dec 
   png_set_read_fn(png, d, read_mem);
   png_set_user_limits(png, 0x7fffffff, 0x7fffffff);
   png_set_chunk_malloc_max(png, PNG_CHUNK_MAX);
+  /* the cap is per chunk: a file of many compressed text chunks would still inflate
+   * each (and keep them all), so text and palette-suggestion chunks are not read at all */
+  static const png_byte ignored[] = "zTXt\0iTXt\0tEXt\0sPLT\0";
+  png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_NEVER, ignored, 4);
+  png_set_chunk_cache_max(png, 16);
   png_read_info(png, info);
 
   int depth = 0, ctype = 0;
