@@ -10,6 +10,7 @@
  * checked after the header is read and before any pixel buffer exists.
  */
 #include "image.h"
+#include "png_read.h"
 
 #include "tg_limits.h"
 
@@ -25,7 +26,6 @@
 #include <jpeglib.h>
 
 /* Bounds of what a decoder may allocate besides the pixels. */
-#define PNG_CHUNK_MAX (8u << 20)  /* one ancillary chunk, decompressed */
 #define JPEG_MAX_SCANS 500        /* progressive scans (libjpeg-turbo's advice) */
 
 /* ---- common ------------------------------------------------------------ */
@@ -71,52 +71,6 @@ void tg_image_free(struct tg_rgb_image *img) {
 
 /* ---- PNG decoding (libpng) --------------------------------------------- */
 
-/* Everything the PNG error path needs; lives in png_decode()'s frame. */
-struct png_dec {
-  const unsigned char *data;
-  size_t len;
-  size_t pos;
-  bool oom;                 /* an allocation of libpng's failed */
-  char msg[160];            /* libpng's error message */
-  unsigned char *pixels;    /* owned until handed to the image */
-  png_bytep *rows;
-  png_uint_32 width;
-  png_uint_32 height;
-};
-
-static void png_on_error(png_structp png, png_const_charp msg) {
-  struct png_dec *d = png_get_error_ptr(png);
-  snprintf(d->msg, sizeof(d->msg), "%s", msg);
-  png_longjmp(png, 1);
-}
-
-static void png_on_warning(png_structp png, png_const_charp msg) {
-  (void)png; /* benign: bad ancillary chunks are dropped */
-  (void)msg;
-}
-
-static void png_read_mem(png_structp png, png_bytep buf, size_t want) {
-  struct png_dec *d = png_get_io_ptr(png);
-  if (want > d->len - d->pos)
-    png_error(png, "truncated (the data ends early)");
-  memcpy(buf, d->data + d->pos, want);
-  d->pos += want;
-}
-
-static png_voidp png_alloc(png_structp png, png_alloc_size_t size) {
-  void *p = malloc(size);
-  if (!p) {
-    struct png_dec *d = png_get_mem_ptr(png);
-    d->oom = true;
-  }
-  return p;
-}
-
-static void png_dealloc(png_structp png, png_voidp p) {
-  (void)png;
-  free(p);
-}
-
 /* Composite RGBA over black, compacting 4-byte pixels to 3 in place. */
 static void flatten_rgba(unsigned char *px, size_t count) {
   for (size_t i = 0; i < count; i++) {
@@ -128,25 +82,10 @@ static void flatten_rgba(unsigned char *px, size_t count) {
 }
 
 /* The part of PNG decoding that libpng may longjmp() out of. */
-static tg_err_t png_decode_guarded(png_structp png, png_infop info, struct png_dec *d,
+static tg_err_t png_decode_guarded(png_structp png, png_infop info, struct tg_png_read *d,
                                    char *errstr, size_t n) {
-  if (setjmp(png_jmpbuf(png))) {
-    if (d->oom) {
-      snprintf(errstr, n, "out of memory");
-      return TG_ERR_NOMEM;
-    }
-    snprintf(errstr, n, "PNG: %s", d->msg);
-    return TG_ERR_BAD_MSG;
-  }
-  png_set_read_fn(png, d, png_read_mem);
-  /* libpng's own limit would refuse first, with a vaguer message */
-  png_set_user_limits(png, 0x7fffffff, 0x7fffffff);
-  png_set_chunk_malloc_max(png, PNG_CHUNK_MAX);
-  /* the cap is per chunk: a file of many compressed text chunks would still inflate
-   * each (and keep them all), so text and palette-suggestion chunks are not read at all */
-  static const png_byte ignored[] = "zTXt\0iTXt\0tEXt\0sPLT\0";
-  png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_NEVER, ignored, 4);
-  png_set_chunk_cache_max(png, 16);
+  if (setjmp(png_jmpbuf(png)))
+    return tg_png_read_failed(d, errstr, n);
   png_read_info(png, info);
 
   int depth = 0, ctype = 0;
@@ -190,54 +129,15 @@ static tg_err_t png_decode_guarded(png_structp png, png_infop info, struct png_d
   return TG_OK;
 }
 
-/*
- * libpng allocates, and zeroes, the length an ancillary text chunk declares
- * before reading it (png_read_buffer), whatever png_set_chunk_malloc_max()
- * says: a 60-byte file claiming a 2 GiB tEXt costs 2 GiB and seconds. The
- * bytes are all in memory, so refuse a chunk longer than what is left first.
- */
-tg_err_t tg_png_chunks_fit(const unsigned char *data, size_t len, char *errstr, size_t n) {
-  if (!data || len < 8) {
-    snprintf(errstr, n, "PNG: shorter than its signature");
-    return TG_ERR_BAD_MSG;
-  }
-  size_t at = 8;
-  while (len - at >= 8) {
-    const unsigned char *p = data + at;
-    uint32_t clen = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-    if ((uint64_t)clen + 12 > len - at) {
-      char name[5];
-      for (int i = 0; i < 4; i++)
-        name[i] = (p[4 + i] >= 'A' && p[4 + i] <= 'z') ? (char)p[4 + i] : '?';
-      name[4] = '\0';
-      snprintf(errstr, n, "PNG: truncated (%s chunk of %u bytes, %zu left)", name, clen,
-               len - at - 8);
-      return TG_ERR_BAD_MSG;
-    }
-    if (memcmp(p + 4, "IEND", 4) == 0)
-      break;
-    at += 12 + (size_t)clen;
-  }
-  return TG_OK;
-}
-
 static tg_err_t png_decode(const unsigned char *data, size_t len, struct tg_rgb_image *out,
                            char *errstr, size_t n) {
-  if (tg_png_chunks_fit(data, len, errstr, n) != TG_OK)
-    return TG_ERR_BAD_MSG;
-  struct png_dec d = {.data = data, .len = len};
-  png_structp png = png_create_read_struct_2(PNG_LIBPNG_VER_STRING, &d, png_on_error,
-                                             png_on_warning, &d, png_alloc, png_dealloc);
-  png_infop info = png ? png_create_info_struct(png) : NULL;
-  tg_err_t rc;
-  if (!info) {
-    snprintf(errstr, n, "out of memory");
-    rc = TG_ERR_NOMEM;
-  } else {
+  struct tg_png_read d;
+  png_structp png;
+  png_infop info;
+  tg_err_t rc = tg_png_read_open(&d, data, len, &png, &info, errstr, n);
+  if (rc == TG_OK)
     rc = png_decode_guarded(png, info, &d, errstr, n);
-  }
-  png_destroy_read_struct(png ? &png : NULL, info ? &info : NULL, NULL);
-  free(d.rows);
+  tg_png_read_close(&d, &png, &info);
   if (rc != TG_OK) {
     free(d.pixels);
     return rc;

@@ -110,22 +110,6 @@ tg_err_t tg_image_resize_area(const struct tg_rgb_image *src, int width, int hei
                               struct tg_rgb_image *out, char *errstr, size_t n);
 
 /**
- * tg_png_chunks_fit() - refuse a PNG whose chunks claim more bytes than it has
- * @data:   the PNG (signature included)
- * @len:    its length
- * @errstr: reason ("PNG: truncated (tEXt chunk of N bytes, M left)")
- * @n:      its size
- *
- * libpng allocates, and zeroes, the length an ancillary chunk declares
- * before reading it, whatever png_set_chunk_malloc_max() says: a 60-byte
- * file claiming a 2 GiB tEXt would cost 2 GiB. Both PNG decoders call this
- * first.
- *
- * Return: TG_OK or TG_ERR_BAD_MSG.
- */
-tg_err_t tg_png_chunks_fit(const unsigned char *data, size_t len, char *errstr, size_t n);
-
-/**
  * tg_image_free() - free an image's pixels and zero it (NULL-safe)
  * @img: the image
  */

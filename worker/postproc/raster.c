@@ -7,6 +7,7 @@
  * checked after the header and before any pixel buffer is allocated.
  */
 #include "raster.h"
+#include "png_read.h"
 
 #include "tg_limits.h"
 
@@ -18,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PNG_CHUNK_MAX (8u << 20) /* one ancillary chunk, decompressed */
 
 void tg_rgba_free(struct tg_rgba_image *img) {
   if (!img)
@@ -29,71 +29,11 @@ void tg_rgba_free(struct tg_rgba_image *img) {
   img->height = 0;
 }
 
-/* Everything the PNG error path needs; lives in tg_rgba_decode_png()'s frame. */
-struct rgba_dec {
-  const unsigned char *data;
-  size_t len;
-  size_t pos;
-  bool oom;
-  char msg[160];
-  unsigned char *pixels; /* owned until handed to the image */
-  png_bytep *rows;
-  png_uint_32 width;
-  png_uint_32 height;
-};
-
-static void on_error(png_structp png, png_const_charp msg) {
-  struct rgba_dec *d = png_get_error_ptr(png);
-  snprintf(d->msg, sizeof(d->msg), "%s", msg);
-  png_longjmp(png, 1);
-}
-
-static void on_warning(png_structp png, png_const_charp msg) {
-  (void)png; /* benign: bad ancillary chunks are dropped */
-  (void)msg;
-}
-
-static void read_mem(png_structp png, png_bytep buf, size_t want) {
-  struct rgba_dec *d = png_get_io_ptr(png);
-  if (want > d->len - d->pos)
-    png_error(png, "truncated (the data ends early)");
-  memcpy(buf, d->data + d->pos, want);
-  d->pos += want;
-}
-
-static png_voidp mem_alloc(png_structp png, png_alloc_size_t size) {
-  void *p = malloc(size);
-  if (!p) {
-    struct rgba_dec *d = png_get_mem_ptr(png);
-    d->oom = true;
-  }
-  return p;
-}
-
-static void mem_free(png_structp png, png_voidp p) {
-  (void)png;
-  free(p);
-}
-
 /* The part of decoding that libpng may longjmp() out of. */
-static tg_err_t decode_guarded(png_structp png, png_infop info, struct rgba_dec *d,
+static tg_err_t decode_guarded(png_structp png, png_infop info, struct tg_png_read *d,
                                char *errstr, size_t n) {
-  if (setjmp(png_jmpbuf(png))) {
-    if (d->oom) {
-      snprintf(errstr, n, "out of memory");
-      return TG_ERR_NOMEM;
-    }
-    snprintf(errstr, n, "PNG: %s", d->msg);
-    return TG_ERR_BAD_MSG;
-  }
-  png_set_read_fn(png, d, read_mem);
-  png_set_user_limits(png, 0x7fffffff, 0x7fffffff);
-  png_set_chunk_malloc_max(png, PNG_CHUNK_MAX);
-  /* the cap is per chunk: a file of many compressed text chunks would still inflate
-   * each (and keep them all), so text and palette-suggestion chunks are not read at all */
-  static const png_byte ignored[] = "zTXt\0iTXt\0tEXt\0sPLT\0";
-  png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_NEVER, ignored, 4);
-  png_set_chunk_cache_max(png, 16);
+  if (setjmp(png_jmpbuf(png)))
+    return tg_png_read_failed(d, errstr, n);
   png_read_info(png, info);
 
   int depth = 0, ctype = 0;
@@ -152,21 +92,13 @@ tg_err_t tg_rgba_decode_png(const unsigned char *data, size_t len, int64_t max_b
     snprintf(errstr, n, "not a PNG image");
     return TG_ERR_BAD_MSG;
   }
-  struct rgba_dec d = {.data = data, .len = len};
-  if (tg_png_chunks_fit(data, len, errstr, n) != TG_OK)
-    return TG_ERR_BAD_MSG;
-  png_structp png = png_create_read_struct_2(PNG_LIBPNG_VER_STRING, &d, on_error, on_warning,
-                                             &d, mem_alloc, mem_free);
-  png_infop info = png ? png_create_info_struct(png) : NULL;
-  tg_err_t rc;
-  if (!info) {
-    snprintf(errstr, n, "out of memory");
-    rc = TG_ERR_NOMEM;
-  } else {
+  struct tg_png_read d;
+  png_structp png;
+  png_infop info;
+  tg_err_t rc = tg_png_read_open(&d, data, len, &png, &info, errstr, n);
+  if (rc == TG_OK)
     rc = decode_guarded(png, info, &d, errstr, n);
-  }
-  png_destroy_read_struct(png ? &png : NULL, info ? &info : NULL, NULL);
-  free(d.rows);
+  tg_png_read_close(&d, &png, &info);
   if (rc != TG_OK) {
     free(d.pixels);
     return rc;
