@@ -373,9 +373,8 @@ tg_err_t tg_image_encode_jpeg(const struct tg_rgb_image *img, int quality, struc
 
 /* ---- decoding entry point ---------------------------------------------- */
 
-tg_err_t tg_image_decode(const unsigned char *data, size_t len, int64_t max_bytes,
-                         struct tg_rgb_image *out, char *errstr, size_t n) {
-  memset(out, 0, sizeof(*out));
+tg_err_t tg_image_check_encoded(const unsigned char *data, size_t len, int64_t max_bytes,
+                                char *errstr, size_t n) {
   if (!data || len == 0) {
     snprintf(errstr, n, "empty image (0 bytes)");
     return TG_ERR_BAD_MSG;
@@ -384,6 +383,15 @@ tg_err_t tg_image_decode(const unsigned char *data, size_t len, int64_t max_byte
     snprintf(errstr, n, "%zu bytes exceeds the limit of %lld bytes", len, (long long)max_bytes);
     return TG_ERR_TOO_LARGE;
   }
+  return TG_OK;
+}
+
+tg_err_t tg_image_decode(const unsigned char *data, size_t len, int64_t max_bytes,
+                         struct tg_rgb_image *out, char *errstr, size_t n) {
+  memset(out, 0, sizeof(*out));
+  tg_err_t rc = tg_image_check_encoded(data, len, max_bytes, errstr, n);
+  if (rc != TG_OK)
+    return rc;
   switch (tg_image_sniff(data, len)) {
   case TG_IMAGE_PNG:
     return png_decode(data, len, out, errstr, n);

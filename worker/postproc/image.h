@@ -110,6 +110,19 @@ tg_err_t tg_image_resize_area(const struct tg_rgb_image *src, int width, int hei
                               struct tg_rgb_image *out, char *errstr, size_t n);
 
 /**
+ * tg_image_check_encoded() - the checks every decoder makes first
+ * @data:      the encoded bytes
+ * @len:       their length
+ * @max_bytes: the largest encoded size accepted; <= 0: no bound
+ * @errstr:    reason
+ * @n:         its size
+ *
+ * Return: TG_OK, TG_ERR_BAD_MSG (empty) or TG_ERR_TOO_LARGE.
+ */
+tg_err_t tg_image_check_encoded(const unsigned char *data, size_t len, int64_t max_bytes,
+                                char *errstr, size_t n);
+
+/**
  * tg_image_free() - free an image's pixels and zero it (NULL-safe)
  * @img: the image
  */

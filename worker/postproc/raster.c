@@ -76,18 +76,12 @@ static tg_err_t decode_guarded(png_structp png, png_infop info, struct tg_png_re
   return TG_OK;
 }
 
-
 tg_err_t tg_rgba_decode_png(const unsigned char *data, size_t len, int64_t max_bytes,
                             struct tg_rgba_image *out, char *errstr, size_t n) {
   memset(out, 0, sizeof(*out));
-  if (!data || len == 0) {
-    snprintf(errstr, n, "empty image (0 bytes)");
-    return TG_ERR_BAD_MSG;
-  }
-  if (max_bytes > 0 && (uint64_t)len > (uint64_t)max_bytes) {
-    snprintf(errstr, n, "%zu bytes exceeds the limit of %lld bytes", len, (long long)max_bytes);
-    return TG_ERR_TOO_LARGE;
-  }
+  tg_err_t bound = tg_image_check_encoded(data, len, max_bytes, errstr, n);
+  if (bound != TG_OK)
+    return bound;
   if (tg_image_sniff(data, len) != TG_IMAGE_PNG) {
     snprintf(errstr, n, "not a PNG image");
     return TG_ERR_BAD_MSG;
