@@ -655,7 +655,21 @@ out:
   rm_rf(tmp);
 }
 
+/* log lines of the object stores name the job by the request_id inside its key */
+static void test_key_request_id(void) {
+  char rid[80];
+  tg_storage_key_request_id("prod/2026/11/25/01a2-x_y/full.jpg", rid, sizeof(rid));
+  CHECK_STREQ(rid, "01a2-x_y");
+  tg_storage_key_request_id("prod/2026/11/25/01a2", rid, sizeof(rid)); /* no file after it */
+  CHECK_STREQ(rid, "-");
+  tg_storage_key_request_id("full.jpg", rid, sizeof(rid));
+  CHECK_STREQ(rid, "-");
+  tg_storage_key_request_id("a/b/c/d/0123456789/x", rid, 5); /* does not fit */
+  CHECK_STREQ(rid, "-");
+}
+
 int main(void) {
+  RUN(test_key_request_id);
   RUN(test_key_dates);
   RUN(test_key_pure);
   RUN(test_key_hostile);

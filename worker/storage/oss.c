@@ -272,8 +272,11 @@ static bool oss_put(void *state, const char *key, const struct tg_blob *data,
   }
   for (size_t i = 0; i < nl; i++)
     hdrs[i] = lines[i];
+  char rid[TG_MAX_REQUEST_ID_CHARS + 1];
+  tg_storage_key_request_id(key, rid, sizeof(rid));
   struct tg_object_request r = {
-    .backend = "oss", .key = full_key, .method = "PUT", .url = target, .headers = hdrs,
+    .backend = "oss", .request_id = rid, .key = full_key, .method = "PUT", .url = target,
+    .headers = hdrs,
     .body = data->data, .body_len = data->len, .timeout_ms = s->timeout_ms,
     .retries = s->retries};
   struct tg_object_answer ans = {0};

@@ -186,19 +186,6 @@ static void s3_destroy(void *state) { wipe_state(state); }
 
 /* ---- put --------------------------------------------------------------- */
 
-/* the request_id segment of "{env}/{yyyy}/{mm}/{dd}/{request_id}/{file}", for logs */
-static void request_id_of(const char *key, char *out, size_t n) {
-  const char *p = key;
-  for (int i = 0; i < 4 && p; i++)
-    p = strchr(p, '/') ? strchr(p, '/') + 1 : NULL;
-  size_t len = p ? strcspn(p, "/") : 0;
-  if (!p || !len || !p[len] || len >= n) {
-    snprintf(out, n, "-");
-    return;
-  }
-  memcpy(out, p, len);
-  out[len] = '\0';
-}
 
 /* "Name: value" in a malloc()ed string, or NULL */
 static char *header(const char *name, const char *value) {
@@ -249,7 +236,7 @@ static bool s3_put(void *state, const char *key, const struct tg_blob *data,
   char full_key[1100], path[sizeof(full_key) + 84], hash[65], rid[80];
   snprintf(full_key, sizeof(full_key), "%s%s", s->prefix, key);
   snprintf(path, sizeof(path), "%s/%s", s->path_base, full_key);
-  request_id_of(key, rid, sizeof(rid));
+  tg_storage_key_request_id(key, rid, sizeof(rid));
   tg_sigv4_sha256_hex(data->data, data->len, hash);
 
   int64_t now = (int64_t)time(NULL);

@@ -109,3 +109,16 @@ bool tg_storage_key_ok(const char *env, const char *key, char *why, size_t n) {
     return refuse(why, n, "not a key tg_object_key() would make");
   return true;
 }
+
+void tg_storage_key_request_id(const char *key, char *out, size_t n) {
+  const char *p = key;
+  for (int i = 0; i < 4 && p; i++) /* {env}/{yyyy}/{mm}/{dd}/ */
+    p = strchr(p, '/') ? strchr(p, '/') + 1 : NULL;
+  size_t len = p ? strcspn(p, "/") : 0;
+  if (!p || !len || !p[len] || len >= n) {
+    snprintf(out, n, "-");
+    return;
+  }
+  memcpy(out, p, len);
+  out[len] = '\0';
+}

@@ -76,4 +76,12 @@ bool tg_object_key(const char *env, int64_t enqueued_at_ms, const char *request_
  */
 bool tg_storage_key_ok(const char *env, const char *key, char *why, size_t n);
 
+/**
+ * tg_storage_key_request_id() - the request_id inside an object key, for log lines
+ * @key: "{env}/{yyyy}/{mm}/{dd}/{request_id}/{variant}.{ext}"
+ * @out: the request_id, or "-" when the key has another shape
+ * @n:   its size
+ */
+void tg_storage_key_request_id(const char *key, char *out, size_t n);
+
 #endif
