@@ -69,6 +69,9 @@ def write_conf(e, name, base, **keys):
     for rel in (("comfyui", "workflow"), ("prompt", "system_prompt_file")):
         if rel[1] in conf.get(rel[0], {}):
             conf[rel[0]][rel[1]] = os.path.join(ROOT, conf[rel[0]][rel[1]])
+    # the asset catalogue's default is relative to the source tree, like the workflow's
+    conf.setdefault("postproc", {}).setdefault("assets_dir", "deploy/assets")
+    conf["postproc"]["assets_dir"] = os.path.join(ROOT, conf["postproc"]["assets_dir"])
     path = os.path.join(e.dir, name)
     with open(path, "w") as f:
         json.dump(conf, f)
