@@ -28,7 +28,7 @@ typedef struct tg_transport_s tg_transport_t;
 
 /* Settings of a transport; tg_transport_conf_init() fills the defaults. */
 struct tg_transport_conf {
-  char backend[16];             /* "redis" */
+  char backend[16];             /* "redis" or "kafka" */
   char redis_url[512];          /* redis://[[user]:pass@]host[:port][/db] or unix:///path */
   char env[TG_MAX_ENV_CHARS + 1];
   char group[64];               /* consumer group of the workers */
@@ -45,6 +45,20 @@ struct tg_transport_conf {
   int64_t connect_timeout_ms;
   int64_t command_timeout_ms;
   int64_t reconnect_max_ms;     /* how long one operation keeps reconnecting */
+  struct tg_kafka_conf {        /* backend "kafka" (proto/transport_kafka.c) */
+    char brokers[512];          /* bootstrap.servers */
+    char topic_in[128];         /* input topic; "{env}" is replaced by the env */
+    char topic_out[128];        /* results, keyed by request_id */
+    char topic_dlq[128];        /* dead letters */
+    char topic_retry[128];      /* where retries go; "" = the input topic */
+    bool exactly_once;          /* transactions: results and offsets committed together */
+    int max_in_flight;          /* jobs held (buffered + running) before partitions pause */
+    char instance_id[128];      /* group.instance.id (static membership); "" = dynamic */
+    int64_t session_timeout_ms;
+    int64_t max_poll_interval_ms;
+    char props[4096];           /* more librdkafka properties, "name=value" lines; a value
+                                   "env:NAME" or "file:PATH" is read from there at open */
+  } kafka;
 };
 
 /* An enqueue with more than a job: what the EAS API's put needs. */

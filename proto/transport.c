@@ -16,7 +16,8 @@
 #include <string.h>
 #include <unistd.h>
 
-static const struct tg_transport_ops *const backends[] = {&tg_transport_redis, NULL};
+static const struct tg_transport_ops *const backends[] = {&tg_transport_redis,
+                                                          &tg_transport_kafka, NULL};
 
 void tg_transport_conf_init(struct tg_transport_conf *conf, const char *env) {
   memset(conf, 0, sizeof(*conf));
@@ -34,6 +35,14 @@ void tg_transport_conf_init(struct tg_transport_conf *conf, const char *env) {
   conf->connect_timeout_ms = 2000;
   conf->command_timeout_ms = 5000;
   conf->reconnect_max_ms = 10000;
+  struct tg_kafka_conf *k = &conf->kafka;
+  snprintf(k->brokers, sizeof(k->brokers), "127.0.0.1:9092");
+  snprintf(k->topic_in, sizeof(k->topic_in), "tripgen-{env}-in");
+  snprintf(k->topic_out, sizeof(k->topic_out), "tripgen-{env}-out");
+  snprintf(k->topic_dlq, sizeof(k->topic_dlq), "tripgen-{env}-dlq");
+  k->max_in_flight = 16;
+  k->session_timeout_ms = 10000;
+  k->max_poll_interval_ms = 300000;
 }
 
 static bool conf_valid(const struct tg_transport_conf *c, char *errstr, size_t n) {
@@ -92,7 +101,7 @@ tg_transport_t *tg_transport_new(const struct tg_transport_conf *conf, char *err
     if (strcmp((*b)->name, conf->backend) == 0)
       t->ops = *b;
   if (!t->ops) {
-    snprintf(errstr, n, "transport: unknown backend '%s' (known: redis)", conf->backend);
+    snprintf(errstr, n, "transport: unknown backend '%s' (known: redis, kafka)", conf->backend);
     goto err;
   }
   if (t->ops->open(t, errstr, n) != TG_OK)

@@ -84,5 +84,6 @@ struct tg_transport_s {
 };
 
 extern const struct tg_transport_ops tg_transport_redis;
+extern const struct tg_transport_ops tg_transport_kafka;
 
 #endif

@@ -18,7 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum prop_type { P_STR, P_INT, P_I64, P_BOOL };
+/* P_MAP: an object of strings, kept as "name=value" lines (env: "a=b;c=d") */
+enum prop_type { P_STR, P_INT, P_I64, P_BOOL, P_MAP };
 
 struct prop {
   const char *key;
@@ -36,6 +37,7 @@ struct prop {
 #define INT(k, f, lo, hi, d, h) {k, P_INT, OFF(f), 0, lo, hi, d, NULL, h}
 #define I64(k, f, lo, hi, d, h) {k, P_I64, OFF(f), 0, lo, hi, d, NULL, h}
 #define BOOL(k, f, d, h) {k, P_BOOL, OFF(f), 0, 0, 1, d, NULL, h}
+#define MAP(k, f, h) {k, P_MAP, OFF(f), sizeof(((struct tg_worker_conf *)0)->f), 0, 0, "", NULL, h}
 
 #define DEFAULT_NEGATIVE                                                                   \
   "(car:1.4), vehicle, NSFW, nude, naked, porn, (worst quality, low quality:1.4), deformed, " \
@@ -50,7 +52,7 @@ static const struct prop props[] = {
   STR("redis.url", queue.redis_url, "redis://127.0.0.1:6379", NULL,
       "redis://[[user]:password@]host[:port][/db] or unix:///path; a password only via "
       "TRIPGEN_REDIS_URL, never in the file"),
-  STR("queue.backend", queue.backend, "redis", "redis", "queue transport"),
+  STR("queue.backend", queue.backend, "redis", "redis,kafka", "queue transport"),
   STR("queue.group", queue.group, "workers", NULL, "consumer group of the workers"),
   I64("queue.visibility_timeout_ms", queue.visibility_timeout_ms, 100, 86400000, "300000",
       "idle time after which another worker reclaims a job"),
@@ -80,6 +82,28 @@ static const struct prop props[] = {
   INT("queue.take_batch", take_batch, 1, 100, "4", "most jobs taken in one read"),
   INT("queue.take_threads", take_threads, 1, TG_WORKER_MAX_TAKERS, "1",
       "threads that take and parse jobs (each with its own Redis connection)"),
+  STR("kafka.brokers", queue.kafka.brokers, "127.0.0.1:9092", NULL,
+      "Kafka bootstrap servers, host:port comma-separated (queue.backend kafka)"),
+  STR("kafka.topic_in", queue.kafka.topic_in, "tripgen-{env}-in", NULL,
+      "input topic: jobs or plain trip events; {env} is replaced by the env"),
+  STR("kafka.topic_out", queue.kafka.topic_out, "tripgen-{env}-out", NULL,
+      "output topic: results keyed by request_id"),
+  STR("kafka.topic_dlq", queue.kafka.topic_dlq, "tripgen-{env}-dlq", NULL,
+      "dead-letter topic: the job and its last failed result"),
+  STR("kafka.topic_retry", queue.kafka.topic_retry, "", NULL,
+      "where retries go (attempt+1, not-before header); empty: the input topic"),
+  BOOL("kafka.exactly_once", queue.kafka.exactly_once, "false",
+       "transactional producer: results and the offset watermark commit together"),
+  INT("kafka.max_in_flight", queue.kafka.max_in_flight, 1, 100000, "16",
+      "records held (buffered + running) before the consumer pauses its partitions"),
+  STR("kafka.instance_id", queue.kafka.instance_id, "", NULL,
+      "group.instance.id for static membership (e.g. the pod name); empty: dynamic"),
+  I64("kafka.session_timeout_ms", queue.kafka.session_timeout_ms, 1000, 3600000, "10000",
+      "consumer group session timeout: a silent worker's partitions move after it"),
+  I64("kafka.max_poll_interval_ms", queue.kafka.max_poll_interval_ms, 1000, 86400000, "300000",
+      "max.poll.interval.ms (the worker polls while jobs run, so jobs may take longer)"),
+  MAP("kafka.conf", queue.kafka.props,
+      "more librdkafka properties (SASL, TLS...); a secret as \"env:NAME\" or \"file:PATH\""),
   INT("queue.max_in_flight", max_in_flight, 0, 10000, "0",
       "most jobs this worker holds at once (EAS _window_); 0: as many as the stage queues hold"),
   INT("retry.max_attempts", max_attempts, 1, TG_MAX_ATTEMPT, "5",
@@ -307,6 +331,31 @@ static tg_err_t set_text(struct tg_worker_conf *c, const struct prop *p, const c
       *(int64_t *)(void *)dst = x;
     return TG_OK;
   }
+  case P_MAP: { /* "a=b;c=d" from the environment */
+    char lines[sizeof(((struct tg_worker_conf *)0)->queue.kafka.props)];
+    size_t o = 0;
+    for (const char *q = v; *q; q++) {
+      if (o + 2 >= sizeof(lines) || o + 2 >= p->size) {
+        snprintf(errstr, n, "%s (%s): longer than %zu bytes", p->key, origin, p->size - 1);
+        return TG_ERR_INVAL;
+      }
+      lines[o++] = *q == ';' ? '\n' : *q;
+    }
+    lines[o] = '\0';
+    for (char *line = lines, *eol; *line; line = eol ? eol + 1 : line + strlen(line)) {
+      eol = strchr(line, '\n');
+      char *eq = strchr(line, '=');
+      if (!eq || eq == line || (eol && eq > eol)) {
+        snprintf(errstr, n, "%s (%s): expected name=value pairs separated by ';'", p->key,
+                 origin);
+        return TG_ERR_INVAL;
+      }
+      if (!eol)
+        break;
+    }
+    snprintf(dst, p->size, "%s", lines);
+    return TG_OK;
+  }
   case P_BOOL:
     if (strcmp(v, "true") == 0 || strcmp(v, "1") == 0)
       *(bool *)(void *)dst = true;
@@ -354,6 +403,42 @@ static tg_err_t set_json(struct tg_worker_conf *c, const char *key, json_t *v, c
     }
     snprintf(text, sizeof(text), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
     return set_text(c, p, text, "config file", errstr, n);
+  case P_MAP: {
+    if (!json_is_object(v)) {
+      snprintf(errstr, n, "%s: expected an object of strings, got %s", key, tg_json_type_name(v));
+      return TG_ERR_INVAL;
+    }
+    char *dst = (char *)c + p->off;
+    size_t o = 0;
+    const char *name;
+    json_t *x;
+    dst[0] = '\0';
+    json_object_foreach(v, name, x) {
+      if (!json_is_string(x) || !*name || strpbrk(name, "=\n;")) {
+        snprintf(errstr, n, "%s.%s: expected a string value and a plain property name", key, name);
+        return TG_ERR_INVAL;
+      }
+      const char *val = json_string_value(x);
+      bool indirect = strncmp(val, "env:", 4) == 0 || strncmp(val, "file:", 5) == 0;
+      if (!indirect && (strstr(name, "password") || strstr(name, "secret") ||
+                        strstr(name, "token") || strstr(name, "jaas"))) {
+        snprintf(errstr, n, "%s.%s: secrets come from the environment or a file: write "
+                            "\"env:NAME\" or \"file:PATH\"", key, name);
+        return TG_ERR_INVAL;
+      }
+      if (strchr(val, '\n')) {
+        snprintf(errstr, n, "%s.%s: a value may not hold a newline", key, name);
+        return TG_ERR_INVAL;
+      }
+      int w = snprintf(dst + o, p->size - o, "%s=%s\n", name, val);
+      if (w < 0 || (size_t)w >= p->size - o) {
+        snprintf(errstr, n, "%s: longer than %zu bytes", key, p->size - 1);
+        return TG_ERR_INVAL;
+      }
+      o += (size_t)w;
+    }
+    return TG_OK;
+  }
   case P_BOOL:
     if (!json_is_boolean(v)) {
       snprintf(errstr, n, "%s: expected boolean, got %s", key, tg_json_type_name(v));
@@ -615,6 +700,21 @@ static json_t *value_json(const struct tg_worker_conf *c, const struct prop *p) 
   case P_INT: return json_integer(*(const int *)(const void *)src);
   case P_I64: return json_integer(*(const int64_t *)(const void *)src);
   case P_BOOL: return json_boolean(*(const bool *)(const void *)src);
+  case P_MAP: { /* literal secrets are refused at load: values are safe to show */
+    json_t *o = json_object();
+    char line[1200];
+    for (const char *q = src; *q;) {
+      size_t l = strcspn(q, "\n");
+      snprintf(line, sizeof(line), "%.*s", (int)l, q);
+      char *eq = strchr(line, '=');
+      if (eq) {
+        *eq = '\0';
+        json_object_set_new(o, line, json_string(eq + 1));
+      }
+      q += l + (q[l] == '\n');
+    }
+    return o;
+  }
   }
   return json_null();
 }
@@ -646,7 +746,7 @@ void tg_worker_conf_print(const struct tg_worker_conf *c, FILE *f) {
 }
 
 void tg_worker_conf_help(FILE *f, bool markdown) {
-  static const char *const type_names[] = {"string", "int", "int", "bool"};
+  static const char *const type_names[] = {"string", "int", "int", "bool", "object"};
   if (markdown)
     fprintf(f, "| key | type | default | variable | meaning |\n|---|---|---|---|---|\n");
   for (size_t i = 0; i < N_PROPS; i++) {

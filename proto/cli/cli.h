@@ -22,10 +22,13 @@ enum {
 struct cli_common {
   const char *env;
   const char *redis_url;
+  const char *transport;        /* "redis" or "kafka" */
+  const char *brokers;          /* kafka bootstrap servers */
 };
 
 /**
- * cli_common_init() - defaults from TRIPGEN_ENV and TRIPGEN_REDIS_URL
+ * cli_common_init() - defaults from TRIPGEN_ENV, TRIPGEN_REDIS_URL,
+ * TRIPGEN_TRANSPORT and TRIPGEN_KAFKA_BROKERS
  * @c: the options
  */
 void cli_common_init(struct cli_common *c);

@@ -36,6 +36,10 @@ static const char usage[] =
     "  --env E        environment (default: $TRIPGEN_ENV or dev)\n"
     "  --redis URL    redis://[[user]:password@]host[:port][/db] or unix:///path\n"
     "                 (default: $TRIPGEN_REDIS_URL or redis://127.0.0.1:6379)\n"
+    "  --transport T  redis or kafka (default: $TRIPGEN_TRANSPORT or redis); kafka\n"
+    "                 serves put, watch and depth (topics tripgen-ENV-in/-out/-dlq)\n"
+    "  --brokers LIST Kafka bootstrap servers (default: $TRIPGEN_KAFKA_BROKERS or\n"
+    "                 127.0.0.1:9092)\n"
     "\n"
     "Exit codes: 0 ok, 1 not found / timed out, 2 bad arguments or input, 3 queue error.\n"
     "Run 'tripgen COMMAND --help' for a command's own help.\n";
@@ -47,16 +51,29 @@ void cli_common_init(struct cli_common *c) {
   c->redis_url = getenv("TRIPGEN_REDIS_URL");
   if (!c->redis_url || !*c->redis_url)
     c->redis_url = "redis://127.0.0.1:6379";
+  c->transport = getenv("TRIPGEN_TRANSPORT");
+  if (!c->transport || !*c->transport)
+    c->transport = "redis";
+  c->brokers = getenv("TRIPGEN_KAFKA_BROKERS");
+  if (!c->brokers || !*c->brokers)
+    c->brokers = "127.0.0.1:9092";
 }
 
 tg_transport_t *cli_open(const struct cli_common *c) {
   struct tg_transport_conf conf;
   char errstr[512];
   tg_transport_conf_init(&conf, c->env);
-  if (strlen(c->env) >= sizeof(conf.env) || strlen(c->redis_url) >= sizeof(conf.redis_url)) {
-    fprintf(stderr, "tripgen: --env or --redis value is too long\n");
+  if (strlen(c->env) >= sizeof(conf.env) || strlen(c->redis_url) >= sizeof(conf.redis_url) ||
+      strlen(c->brokers) >= sizeof(conf.kafka.brokers)) {
+    fprintf(stderr, "tripgen: --env, --redis or --brokers value is too long\n");
     return NULL;
   }
+  if (strcmp(c->transport, "redis") != 0 && strcmp(c->transport, "kafka") != 0) {
+    fprintf(stderr, "tripgen: --transport must be redis or kafka, not '%s'\n", c->transport);
+    return NULL;
+  }
+  snprintf(conf.backend, sizeof(conf.backend), "%s", c->transport);
+  snprintf(conf.kafka.brokers, sizeof(conf.kafka.brokers), "%s", c->brokers);
   snprintf(conf.env, sizeof(conf.env), "%s", c->env);
   snprintf(conf.redis_url, sizeof(conf.redis_url), "%s", c->redis_url);
   conf.reconnect_max_ms = 2000; /* a command line tool fails fast */

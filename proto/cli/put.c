@@ -12,7 +12,8 @@
 #include <string.h>
 
 static const char put_usage[] =
-    "usage: tripgen put [--env E] [--redis URL] [--priority] [--deadline SECONDS] TRIP.json...\n"
+    "usage: tripgen put [--env E] [--redis URL | --transport kafka --brokers LIST]\n"
+    "                   [--priority] [--deadline SECONDS] TRIP.json...\n"
     "\n"
     "Validates each trip event (\"-\" reads one from stdin), wraps it in a job with a new\n"
     "request_id and enqueues it on the env's input queue. Prints one request_id per line.\n"
@@ -26,15 +27,18 @@ int cli_put(int argc, char **argv) {
   bool priority = false;
   long deadline_s = 0;
   static const struct option opts[] = {
-    {"env", required_argument, 0, 'e'},      {"redis", required_argument, 0, 'r'},
+    {"env", required_argument, 0, 'e'}, {"transport", required_argument, 0, 'T'},
+    {"brokers", required_argument, 0, 'B'},      {"redis", required_argument, 0, 'r'},
     {"priority", no_argument, 0, 'p'},       {"deadline", required_argument, 0, 'd'},
     {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
   int c;
   optind = 0;
-  while ((c = getopt_long(argc, argv, "+e:r:pd:h", opts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "+e:r:T:B:pd:h", opts, NULL)) != -1) {
     switch (c) {
     case 'e': common.env = optarg; break;
     case 'r': common.redis_url = optarg; break;
+    case 'T': common.transport = optarg; break;
+    case 'B': common.brokers = optarg; break;
     case 'p': priority = true; break;
     case 'd': {
       char *end;

@@ -13,11 +13,14 @@
 #include <string.h>
 
 static const char watch_usage[] =
-    "usage: tripgen watch [--env E] [--redis URL] [--count N] [--from INDEX] [--timeout SECONDS]\n"
+    "usage: tripgen watch [--env E] [--redis URL | --transport kafka --brokers LIST]\n"
+    "                     [--count N] [--from INDEX] [--timeout SECONDS]\n"
     "\n"
     "Prints results from the env's output queue, one JSON object per line, from INDEX on\n"
     "(default: the oldest frame still kept). Stops after N results (default: never) or\n"
-    "when SECONDS pass without reaching N (exit 1).\n";
+    "when SECONDS pass without reaching N (exit 1). On kafka, --from 0 (the default) reads\n"
+    "the output topic from its oldest record and any other INDEX only new ones, committed\n"
+    "records only (read_committed).\n";
 
 static const char get_usage[] =
     "usage: tripgen get [--env E] [--redis URL] REQUEST_ID\n"
@@ -26,7 +29,7 @@ static const char get_usage[] =
     "none yet.\n";
 
 static const char depth_usage[] =
-    "usage: tripgen depth [--env E] [--redis URL]\n"
+    "usage: tripgen depth [--env E] [--redis URL | --transport kafka --brokers LIST]\n"
     "\n"
     "Prints the env's queue depth as JSON: waiting (not yet delivered; waiting_priority of\n"
     "them on the priority stream), pending (delivered, not acked), delayed (retries not\n"
@@ -52,6 +55,8 @@ static int parse_common(int argc, char **argv, struct cli_common *common, const 
   case -1: return 0;
   case 'e': common->env = optarg; return -1;
   case 'r': common->redis_url = optarg; return -1;
+  case 'T': common->transport = optarg; return -1;
+  case 'B': common->brokers = optarg; return -1;
   case 'h': fputs(usage, stdout); return CLI_OK + 100;
   case '?': fputs(usage, stderr); return CLI_USAGE + 100;
   default: return -2; /* the command's own option */
@@ -63,7 +68,8 @@ int cli_watch(int argc, char **argv) {
   cli_common_init(&common);
   uint64_t count = 0, from = 0, timeout_s = 0;
   static const struct option opts[] = {
-    {"env", required_argument, 0, 'e'},   {"redis", required_argument, 0, 'r'},
+    {"env", required_argument, 0, 'e'}, {"transport", required_argument, 0, 'T'},
+    {"brokers", required_argument, 0, 'B'},   {"redis", required_argument, 0, 'r'},
     {"count", required_argument, 0, 'c'}, {"from", required_argument, 0, 'f'},
     {"timeout", required_argument, 0, 't'}, {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0}};
@@ -71,7 +77,7 @@ int cli_watch(int argc, char **argv) {
   for (;;) {
     int opt;
     const char *arg;
-    int r = parse_common(argc, argv, &common, watch_usage, "+e:r:hc:f:t:", opts, &opt, &arg);
+    int r = parse_common(argc, argv, &common, watch_usage, "+e:r:T:B:hc:f:t:", opts, &opt, &arg);
     if (r == 0)
       break;
     if (r >= 100)
@@ -134,7 +140,8 @@ int cli_watch(int argc, char **argv) {
 int cli_get(int argc, char **argv) {
   struct cli_common common;
   cli_common_init(&common);
-  static const struct option opts[] = {{"env", required_argument, 0, 'e'},
+  static const struct option opts[] = {{"env", required_argument, 0, 'e'}, {"transport", required_argument, 0, 'T'},
+    {"brokers", required_argument, 0, 'B'},
                                        {"redis", required_argument, 0, 'r'},
                                        {"help", no_argument, 0, 'h'},
                                        {0, 0, 0, 0}};
@@ -142,7 +149,7 @@ int cli_get(int argc, char **argv) {
   for (;;) {
     int opt;
     const char *arg;
-    int r = parse_common(argc, argv, &common, get_usage, "+e:r:h", opts, &opt, &arg);
+    int r = parse_common(argc, argv, &common, get_usage, "+e:r:T:B:h", opts, &opt, &arg);
     if (r == 0)
       break;
     if (r >= 100)
@@ -174,7 +181,8 @@ int cli_get(int argc, char **argv) {
 int cli_depth(int argc, char **argv) {
   struct cli_common common;
   cli_common_init(&common);
-  static const struct option opts[] = {{"env", required_argument, 0, 'e'},
+  static const struct option opts[] = {{"env", required_argument, 0, 'e'}, {"transport", required_argument, 0, 'T'},
+    {"brokers", required_argument, 0, 'B'},
                                        {"redis", required_argument, 0, 'r'},
                                        {"help", no_argument, 0, 'h'},
                                        {0, 0, 0, 0}};
@@ -182,7 +190,7 @@ int cli_depth(int argc, char **argv) {
   for (;;) {
     int opt;
     const char *arg;
-    int r = parse_common(argc, argv, &common, depth_usage, "+e:r:h", opts, &opt, &arg);
+    int r = parse_common(argc, argv, &common, depth_usage, "+e:r:T:B:h", opts, &opt, &arg);
     if (r == 0)
       break;
     if (r >= 100)
