@@ -76,6 +76,7 @@ struct tg_kclient {
   uint64_t assign_gen;          /* bumped by each assignment change */
   bool paused;
   uint64_t paused_gen;
+  int64_t commit_hold_until;    /* monotonic ms: no periodic commit while the group rebalances */
   struct kout *outs;            /* exactly_once: records waiting for their transaction */
   bool broken;
   char broken_why[256];
@@ -498,6 +499,14 @@ static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
   if (err == RD_KAFKA_RESP_ERR__NO_OFFSET)
     return;
   pthread_mutex_lock(&c->mu);
+  bool rebalancing = err == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS ||
+                     err == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION;
+  for (int i = 0; l && i < l->cnt; i++)
+    rebalancing = rebalancing || l->elems[i].err == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS ||
+                  l->elems[i].err == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION;
+  if (rebalancing) /* a commit with the old generation would make librdkafka drop the
+                      whole assignment: wait for the rebalance to finish */
+    c->commit_hold_until = tg_mono_ms() + c->conf.kafka.session_timeout_ms;
   for (int i = 0; l && i < l->cnt; i++) {
     struct kpart *x = find_part(c, topic_id(c, l->elems[i].topic), l->elems[i].partition, false);
     if (!x)
@@ -632,6 +641,12 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque) {
   tg_kclient_t *c = opaque;
   bool coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+  /* Commits carry the group generation; one sent while the group rebalances
+   * fails with ILLEGAL_GENERATION, and librdkafka 2.0.2 then drops the whole
+   * assignment. So the periodic commit pauses from a refused commit or a
+   * cooperative revoke (a second join follows it) until partitions come. */
+  if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS && (parts->cnt > 0 || !coop))
+    c->commit_hold_until = 0;
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     pthread_mutex_lock(&c->mu);
     for (int i = 0; i < parts->cnt; i++) {
@@ -679,6 +694,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     tg_log(TG_INFO, "event=kafka_revoked env=%s partitions=%d abandoned=%d", c->conf.env,
            parts->cnt, abandoned);
     if (coop) {
+      c->commit_hold_until = tg_mono_ms() + c->conf.kafka.session_timeout_ms;
       rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, parts);
       if (e)
         rd_kafka_error_destroy(e);
@@ -732,7 +748,7 @@ static void *consumer_main(void *arg) {
       rd_kafka_message_destroy(m); /* not recorded: read again after a restart */
     apply_pause(c);
     int64_t now = tg_mono_ms();
-    if (now >= next_commit) {
+    if (now >= next_commit && now >= c->commit_hold_until) {
       commit_progress(c, false, NULL);
       next_commit = now + COMMIT_EVERY_MS;
     }

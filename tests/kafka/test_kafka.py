@@ -1,0 +1,299 @@
+#!/usr/bin/python3
+"""test_kafka.py BUILD_DIR SOURCE_ROOT [TEST...] - tripgen-worker on Kafka topics.
+
+Against librdkafka's mock cluster (3 brokers, in its own process:
+tests/kafka/mock_cluster.c) with the ComfyUI stand-in: the sample trips and
+plain trip events end to end with committed offsets and no duplicates;
+injected faults (produce errors, a broker down and up, the group
+coordinator moved); a worker killed mid-batch beside a second one (at least
+once: duplicates only for jobs it had taken; exactly_once: none); a
+rebalance while jobs run; long jobs with paused partitions and a short
+max.poll.interval.ms; retries through the topic and dead letters.
+Topics are read with python3-confluent-kafka (Debian's, on librdkafka).
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../integration"))
+from worker_harness import Env, run_tests  # noqa: E402
+from confluent_kafka import Consumer, Producer, TopicPartition  # noqa: E402
+
+BUILD, ROOT = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
+DEBUG = {"kafka_conf": "debug=cgrp"} if os.environ.get("TG_KAFKA_DEBUG") else {}
+SAMPLES = ["may-day-shanghai.json", "national-day-chengdu.json", "winter-harbin-short.json"]
+
+
+def check(cond, msg):
+    if not cond:
+        raise AssertionError(msg)
+
+
+class KafkaEnv(Env):
+    """Env plus a mock Kafka cluster in its own process."""
+
+    def start_kafka(self):
+        self.mock = subprocess.Popen([os.path.join(BUILD, "tests/kafka/mock-kafka-cluster"), "3"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.procs.append(self.mock)
+        line = self.mock.stdout.readline().split()
+        check(line and line[0] == "bootstraps", "mock cluster started")
+        self.brokers = line[1]
+        os.environ.update(TRIPGEN_TRANSPORT="kafka", TRIPGEN_KAFKA_BROKERS=self.brokers)
+
+    def mock_cmd(self, line):
+        self.mock.stdin.write(line + "\n")
+        self.mock.stdin.flush()
+        answer = self.mock.stdout.readline().strip()
+        check(answer == "ok", "mock cluster: %s -> %s" % (line, answer))
+
+    def topics(self, env, partitions):
+        for kind in ("in", "out", "dlq"):
+            self.mock_cmd("topic tripgen-%s-%s %d" % (env, kind, partitions))
+
+    def kworker(self, env="dev", name="w1", **overrides):
+        o = {"queue_backend": "kafka", "kafka_brokers": self.brokers,
+             "kafka_session_timeout_ms": 6000}
+        o.update(overrides)
+        return self.start_worker(env=env, name=name, **o)
+
+    # -- reading Kafka directly ---------------------------------------------
+    def read_topic(self, topic, partitions):
+        """Every committed record of a topic: (key, value, headers) in offset order."""
+        c = Consumer({"bootstrap.servers": self.brokers, "group.id": "test-reader",
+                      "enable.auto.commit": False, "enable.partition.eof": True,
+                      "isolation.level": "read_committed"})
+        c.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
+        out, eof, end = [], set(), time.time() + 15
+        while len(eof) < partitions and time.time() < end:
+            m = c.poll(0.5)
+            if m is None:
+                continue
+            if m.error():
+                if m.error().code() == -191:  # _PARTITION_EOF
+                    eof.add(m.partition())
+                continue
+            out.append((m.key().decode() if m.key() else None, m.value().decode(),
+                        dict(m.headers() or [])))
+        c.close()
+        return out
+
+    def results(self, count, env="dev", timeout=60, partitions=None):
+        """Wait for @count distinct request_ids on the output topic; return the frames."""
+        end = time.time() + timeout
+        while True:
+            frames = [json.loads(v) for _, v, _ in self.read_topic("tripgen-%s-out" % env,
+                                                                  partitions or 1)]
+            if len({f["request_id"] for f in frames}) >= count or time.time() > end:
+                return frames
+            time.sleep(0.5)
+
+    def committed(self, env, partitions):
+        c = Consumer({"bootstrap.servers": self.brokers,
+                      "group.id": "tripgen-%s-workers" % env, "enable.auto.commit": False})
+        tps = c.committed([TopicPartition("tripgen-%s-in" % env, p)
+                           for p in range(partitions)], timeout=10)
+        highs = [c.get_watermark_offsets(TopicPartition("tripgen-%s-in" % env, p),
+                                         timeout=10)[1] for p in range(partitions)]
+        c.close()
+        return [tp.offset for tp in tps], highs
+
+    def wait_committed_all(self, env, partitions, timeout=15):
+        end = time.time() + timeout
+        while True:
+            got, highs = self.committed(env, partitions)
+            if got == highs or time.time() > end:
+                return got, highs
+            time.sleep(0.3)
+
+    def produce_raw(self, topic, values):
+        p = Producer({"bootstrap.servers": self.brokers})
+        for v in values:
+            p.produce(topic, v)
+        check(p.flush(10) == 0, "raw records delivered")
+
+    def put_n(self, n, env="dev"):
+        files = [os.path.join(ROOT, "tests/data/trips", SAMPLES[i % 3]) for i in range(n)]
+        return self.tripgen("put", *files, env=env).stdout.split()
+
+
+def taken_by(e, p, before=None):
+    """The request_ids a worker took (before the first line holding @before)."""
+    log = e.log(p)
+    if before and before in log:
+        log = log[:log.index(before)]
+    return set(re.findall(r"event=job_taken request_id=(\S+)", log))
+
+
+def counts(frames):
+    c = {}
+    for f in frames:
+        c[f["request_id"]] = c.get(f["request_id"], 0) + 1
+    return c
+
+
+# ---- tests -------------------------------------------------------------------------------
+
+def test_samples_end_to_end(e):
+    e.topics("dev", 3)
+    e.start_standin("--latency-ms", "50")
+    w = e.kworker()
+    ids = e.put_n(3)
+    trip = open(os.path.join(ROOT, "tests/data/trips", SAMPLES[1]), "rb").read()
+    e.produce_raw("tripgen-dev-in", [trip, trip, b'{"trip_id": 5, "user_id": "u"}'])
+    frames = e.results(6, partitions=3)
+    by = {f["request_id"]: f for f in frames}
+    check(len(by) == 6 and all(v == 1 for v in counts(frames).values()),
+          "six results, one each: %s" % counts(frames))
+    for rid in ids:
+        r = by[rid]
+        check(r["status"] == "succeeded" and r["env"] == "dev", "succeeded: %s" % r)
+        check(os.path.exists(os.path.join(e.storage, r["images"][0]["key"])), "image stored")
+    derived = [f for f in frames if f["request_id"].startswith("k")]
+    check(len(derived) == 3, "trip events got request_ids from their position")
+    ok = [f for f in derived if f["status"] == "succeeded"]
+    bad = [f for f in derived if f["status"] == "failed"]
+    check(len(ok) == 2 and len(bad) == 1, "two events ran, one was refused")
+    check(bad[0]["error"]["code"] == "invalid_input" and "trip_id" in bad[0]["error"]["message"],
+          "the bad event's reason: %s" % bad[0]["error"])
+    check(ok[0]["images"][0]["key"] != ok[1]["images"][0]["key"], "the same trip twice: two jobs")
+    got, highs = e.wait_committed_all("dev", 3)
+    check(got == highs, "committed %s == high watermarks %s" % (got, highs))
+    depth = json.loads(e.tripgen("depth").stdout)
+    check(depth["waiting"] == 0, "no lag: %s" % depth)
+    check(e.http_get(w, "/readyz")[0] == 200, "ready")
+
+
+def test_faults(e):
+    e.topics("dev", 2)
+    e.start_standin("--latency-ms", "100")
+    e.mock_cmd("errors 0 6,7,6,7")  # Produce: NOT_LEADER, REQUEST_TIMED_OUT, twice
+    w = e.kworker()
+    ids = e.put_n(4)
+    e.wait(lambda: len(taken_by(e, w)) >= 2, 20, "jobs to start")
+    e.mock_cmd("down 2")
+    time.sleep(2)
+    e.mock_cmd("up 2")
+    e.mock_cmd("coordinator group tripgen-dev-workers 3")
+    ids += e.put_n(4)
+    frames = e.results(8, partitions=2)
+    c = counts(frames)
+    check(set(c) == set(ids) and all(v == 1 for v in c.values()),
+          "every job once despite the faults: %s" % c)
+    check(all(f["status"] == "succeeded" for f in frames), "all succeeded")
+    got, highs = e.wait_committed_all("dev", 2, timeout=20)
+    check(got == highs, "committed %s == %s after the coordinator moved" % (got, highs))
+
+
+def kill_mid_batch(e, exactly_once):
+    e.topics("dev", 4)
+    e.start_standin("--latency-ms", "300")
+    extra = {"kafka_exactly_once": "true"} if exactly_once else {}
+    w1 = e.kworker(name="w1", diffusion_slots=2, **extra)
+    w2 = e.kworker(name="w2", diffusion_slots=2, **extra)
+    ids = e.put_n(16)
+    e.wait(lambda: "event=job_succeeded" in e.log(w1) and len(taken_by(e, w1)) >= 3, 30,
+           "w1 to finish a job and hold more")
+    e.kill(w1)
+    in_flight = taken_by(e, w1)
+    frames = e.results(16, partitions=4, timeout=90)
+    c = counts(frames)
+    check(set(c) == set(ids), "every job finished: %d of 16" % len(c))
+    dups = {k for k, v in c.items() if v > 1}
+    print("  w1 had taken %d jobs when killed; %d duplicate results" % (len(in_flight), len(dups)))
+    if exactly_once:
+        check(not dups, "exactly once: no duplicate results, got %s" % dups)
+    else:
+        check(dups <= in_flight, "duplicates only of jobs w1 had taken: %s" % (dups - in_flight))
+    got, highs = e.wait_committed_all("dev", 4, timeout=20)
+    check(got == highs, "committed %s == %s" % (got, highs))
+    check("kafka_assigned" in e.log(w2), "w2 took the partitions over")
+
+
+def test_kill_mid_batch_at_least_once(e):
+    kill_mid_batch(e, False)
+
+
+def test_kill_mid_batch_exactly_once(e):
+    kill_mid_batch(e, True)
+
+
+def test_rebalance_in_flight(e):
+    e.topics("dev", 4)
+    e.start_standin("--latency-ms", "400")
+    w1 = e.kworker(name="w1", diffusion_slots=2, **DEBUG)
+    ids = e.put_n(20)
+    e.wait(lambda: len(taken_by(e, w1)) >= 4, 20, "w1 to hold jobs")
+    w2 = e.kworker(name="w2", diffusion_slots=2)
+    e.wait(lambda: "event=kafka_revoked" in e.log(w1), 30, "a cooperative rebalance")
+    held = taken_by(e, w1, before="event=kafka_revoked")
+    frames = e.results(20, partitions=4, timeout=90)
+    c = counts(frames)
+    check(set(c) == set(ids), "every job finished")
+    dups = {k for k, v in c.items() if v > 1}
+    check(dups <= held, "duplicates only of jobs w1 held at the rebalance: %s" % (dups - held))
+    check(taken_by(e, w2), "w2 got work")
+    got, highs = e.wait_committed_all("dev", 4)
+    check(got == highs, "committed %s == %s" % (got, highs))
+    check(w1.poll() is None and w2.poll() is None, "both still run")
+
+
+def test_pause_long_jobs(e):
+    e.topics("dev", 1)
+    e.start_standin("--latency-ms", "2500")
+    w = e.kworker(kafka_max_in_flight=2, kafka_max_poll_interval_ms=6000, queue_take_batch=1)
+    ids = e.put_n(5)
+    frames = e.results(5, timeout=90)
+    c = counts(frames)
+    check(set(c) == set(ids) and all(v == 1 for v in c.values()), "each once: %s" % c)
+    log = e.log(w)
+    check("event=kafka_paused" in log and "event=kafka_resumed" in log, "paused at the cap")
+    check("event=kafka_revoked" not in log and "MAX_POLL" not in log,
+          "never kicked out of the group while 12 s of jobs ran")
+
+
+def test_retry_and_dead_letter(e):
+    e.topics("dev", 1)
+    e.start_standin("--latency-ms", "50")
+    e.standin_control(fail="exec_error", fail_times=1)
+    w = e.kworker(retry_max_attempts=2)
+    ids = e.put_n(1)
+    frames = e.results(1)
+    check(len(frames) == 1 and frames[0]["status"] == "succeeded" and frames[0]["attempt"] == 2,
+          "retried once through the topic: %s" % frames)
+    recs = e.read_topic("tripgen-dev-in", 1)
+    check(len(recs) == 2 and "tripgen-not-before" in recs[1][2] and recs[1][0] == ids[0],
+          "the retry is a record with a not-before header, keyed by request_id")
+    e.standin_control(fail="exec_error", fail_times=0)
+    ids2 = e.put_n(1)
+    e.wait(lambda: any(json.loads(v).get("request_id") == ids2[0]
+                       for _, v, _ in e.read_topic("tripgen-dev-out", 1)), 30, "a final result")
+    last = [json.loads(v) for _, v, _ in e.read_topic("tripgen-dev-out", 1)][-1]
+    check(last["status"] == "failed" and last["error"]["code"] == "diffusion_failed",
+          "failed for good: %s" % last)
+    dlq = e.read_topic("tripgen-dev-dlq", 1)
+    check(len(dlq) == 1 and dlq[0][0] == ids2[0], "one dead letter, keyed by request_id")
+    rec = json.loads(dlq[0][1])
+    check(rec["job"]["request_id"] == ids2[0] and rec["result"]["status"] == "failed",
+          "the dead letter holds the job and its last result")
+    got, highs = e.wait_committed_all("dev", 1)
+    check(got == highs, "committed past everything: %s %s" % (got, highs))
+    check(w.poll() is None, "worker still runs")
+
+
+TESTS = [test_samples_end_to_end, test_faults, test_kill_mid_batch_at_least_once,
+         test_kill_mid_batch_exactly_once, test_rebalance_in_flight, test_pause_long_jobs,
+         test_retry_and_dead_letter]
+
+
+def make_env():
+    e = KafkaEnv(BUILD, ROOT)
+    e.start_kafka()
+    return e
+
+
+if __name__ == "__main__":
+    sys.exit(run_tests(TESTS, make_env, only=sys.argv[3:]))
