@@ -64,6 +64,12 @@ static tg_transport_t *open_transport(const struct sch_conf *conf,
   tc.dlq_max_len = sc->dlq_max_len;
   tc.worker_window_ms = sc->autoscale.active_window_ms;
   tc.reconnect_max_ms = 0; /* one try per step: the next round tries again */
+  if (sc->on_kafka) { /* lag only: the loops are no-ops there */
+    snprintf(tc.backend, sizeof(tc.backend), "kafka");
+    snprintf(tc.group, sizeof(tc.group), "%s", sc->kafka_group);
+    tc.kafka = sc->kafka;
+    snprintf(tc.consumer, sizeof(tc.consumer), "scheduler");
+  }
   return tg_transport_new(&tc, errstr, n);
 }
 

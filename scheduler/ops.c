@@ -25,7 +25,9 @@ static sch_store_t *store_or_503(sch_server_t *s, struct mg_connection *c,
                                  const struct sch_request *r) {
   char errstr[256];
   sch_store_t *st = sch_thread_store(s, r->service, errstr, sizeof(errstr));
-  if (!st) {
+  if (!st && s->conf.services[r->service].on_kafka) { /* not a failure: no such API */
+    sch_reply_text(c, 404, errstr);
+  } else if (!st) {
     tg_log(TG_WARN, "event=queue_error status=503 err=\"%s\"", errstr);
     sch_reply_text(c, 503, "queue unavailable");
   }

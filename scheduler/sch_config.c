@@ -43,7 +43,7 @@ static const char *const service_keys[] = {
   "max_long_polls",
   "visibility_timeout_ms", "queue_cap", "sink_max_len", "dlq_max_len", "max_deliveries",
   "consumer_idle_ms",
-  "autoscale", NULL};
+  "autoscale", "kafka", NULL};
 static const char *const root_keys[] = {"listen", "redis", "log", "long_poll_max_ms",
                                         "threads", "control", "services", NULL};
 
@@ -104,6 +104,75 @@ static bool load_control(json_t *root, struct sch_control_conf *c, char *errstr,
              (long long)c->interval_ms);
     return false;
   }
+  return true;
+}
+
+/* "kafka": the env's queue is on Kafka (the workers' kafka.* settings):
+ * the scheduler reports its lag, and serves no EAS queue API for it. */
+static bool load_kafka(json_t *o, const char *path, struct sch_service_conf *s, char *errstr,
+                       size_t n) {
+  json_t *k, *props;
+  char kp[80];
+  snprintf(kp, sizeof(kp), "%s.kafka", path);
+  if (!tg_v_child(o, path, "kafka", JSON_OBJECT, false, false, &k, errstr, n))
+    return false;
+  if (!k)
+    return true;
+  static const char *const keys[] = {"brokers", "group", "topic_in", "topic_retry",
+                                     "topic_dlq", "conf", NULL};
+  static const struct tg_str_rule req = {true, false, 1, 500, TG_CS_LINE};
+  static const struct tg_str_rule opt = {false, true, 0, 120, TG_CS_LINE};
+  struct tg_transport_conf defaults;
+  tg_transport_conf_init(&defaults, s->env);
+  s->kafka = defaults.kafka;
+  snprintf(s->kafka_group, sizeof(s->kafka_group), "%s", defaults.group);
+  const char *v;
+  if (!tg_v_keys(k, kp, keys, errstr, n) || !tg_v_str(k, kp, "brokers", &req, &v, errstr, n))
+    return false;
+  snprintf(s->kafka.brokers, sizeof(s->kafka.brokers), "%s", v);
+  struct { const char *key; char *dst; size_t size; } strs[] = {
+    {"group", s->kafka_group, sizeof(s->kafka_group)},
+    {"topic_in", s->kafka.topic_in, sizeof(s->kafka.topic_in)},
+    {"topic_retry", s->kafka.topic_retry, sizeof(s->kafka.topic_retry)},
+    {"topic_dlq", s->kafka.topic_dlq, sizeof(s->kafka.topic_dlq)},
+  };
+  for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
+    if (!tg_v_str(k, kp, strs[i].key, &opt, &v, errstr, n))
+      return false;
+    if (v && strlen(v) >= strs[i].size) {
+      snprintf(errstr, n, "%s.%s: too long", kp, strs[i].key);
+      return false;
+    }
+    if (v)
+      snprintf(strs[i].dst, strs[i].size, "%s", v);
+  }
+  if (!tg_v_child(k, kp, "conf", JSON_OBJECT, false, false, &props, errstr, n))
+    return false;
+  const char *name;
+  json_t *x;
+  size_t o_len = 0;
+  json_object_foreach(props, name, x) {
+    const char *val = json_is_string(x) ? json_string_value(x) : NULL;
+    bool indirect = val && (!strncmp(val, "env:", 4) || !strncmp(val, "file:", 5));
+    if (!val || strchr(val, '\n') || strpbrk(name, "=\n")) {
+      snprintf(errstr, n, "%s.conf.%s: expected a string", kp, name);
+      return false;
+    }
+    if (!indirect && (strstr(name, "password") || strstr(name, "secret") ||
+                      strstr(name, "token") || strstr(name, "jaas"))) {
+      snprintf(errstr, n, "%s.conf.%s: secrets come from the environment or a file: write "
+                          "\"env:NAME\" or \"file:PATH\"", kp, name);
+      return false;
+    }
+    int w = snprintf(s->kafka.props + o_len, sizeof(s->kafka.props) - o_len, "%s=%s\n", name,
+                     val);
+    if (w < 0 || (size_t)w >= sizeof(s->kafka.props) - o_len) {
+      snprintf(errstr, n, "%s.conf: too long", kp);
+      return false;
+    }
+    o_len += (size_t)w;
+  }
+  s->on_kafka = true;
   return true;
 }
 
@@ -204,7 +273,7 @@ static bool load_service(json_t *o, size_t i, struct sch_service_conf *s, char *
   if (!opt_int(o, path, "consumer_idle_ms", 1000, 30LL * 86400000, &s->consumer_idle_ms, errstr,
                n))
     return false;
-  return load_autoscale(o, path, &s->autoscale, errstr, n);
+  return load_autoscale(o, path, &s->autoscale, errstr, n) && load_kafka(o, path, s, errstr, n);
 }
 
 tg_err_t sch_conf_load(struct sch_conf *c, const char *path, char *errstr, size_t n) {
@@ -317,6 +386,12 @@ void sch_conf_print(const struct sch_conf *c, FILE *f) {
                         (json_int_t)s->autoscale.min_workers, "max_workers",
                         (json_int_t)s->autoscale.max_workers, "active_window_ms",
                         (json_int_t)s->autoscale.active_window_ms));
+    if (s->on_kafka) /* property values are names of variables or files, never secrets */
+      json_object_set_new(json_array_get(svcs, i), "kafka",
+                          json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "brokers",
+                                    s->kafka.brokers, "group", s->kafka_group, "topic_in",
+                                    s->kafka.topic_in, "topic_retry", s->kafka.topic_retry,
+                                    "topic_dlq", s->kafka.topic_dlq, "conf", s->kafka.props));
   }
   json_t *root = json_pack("{s:s, s:{s:s}, s:{s:s}, s:I, s:i, s:{s:b, s:I, s:I}, s:o}", "listen",
                            c->listen, "redis", "url", shown, "log", "level", c->log_level,

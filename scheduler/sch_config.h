@@ -10,6 +10,7 @@
 
 #include "tg_err.h"
 #include "tg_limits.h"
+#include "tg_transport.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -41,6 +42,9 @@ struct sch_service_conf {
   int max_deliveries;            /* deliveries before reclaim dead-letters a job */
   int64_t consumer_idle_ms;      /* idle consumers without entries are removed after this */
   struct sch_autoscale_conf autoscale;
+  bool on_kafka;                 /* the env's queue is Kafka: depth (lag) only, no EAS API */
+  char kafka_group[64];          /* the workers' queue.group */
+  struct tg_kafka_conf kafka;    /* brokers, topics, properties */
 };
 
 /* The control loops (promote_due, reclaim, consumer hygiene) under a lease. */

@@ -38,6 +38,10 @@ sch_store_t *sch_thread_store(sch_server_t *s, int service, char *errstr, size_t
   }
   if (!ts->s[service]) {
     const struct sch_service_conf *sc = &s->conf.services[service];
+    if (sc->on_kafka) {
+      snprintf(errstr, n, "service %s is on Kafka: produce to its input topic", sc->name);
+      return NULL;
+    }
     struct tg_transport_conf tc;
     tg_transport_conf_init(&tc, sc->env);
     snprintf(tc.redis_url, sizeof(tc.redis_url), "%s", s->conf.redis_url);

@@ -236,6 +236,11 @@ static void watch_loop(struct watch *w) {
 static int watch_setup(sch_server_t *s, struct watch *w, char *errstr, size_t n) {
   const struct sch_request *r = &w->req;
   uint64_t window;
+  if (s->conf.services[r->service].on_kafka) {
+    snprintf(errstr, n, "service %s is on Kafka: read its output topic",
+             s->conf.services[r->service].name);
+    return 404;
+  }
   if (!sch_request_u64(r, "_index_", 0, &w->from_index) ||
       !sch_request_u64(r, "_window_", DEFAULT_WINDOW, &window)) {
     snprintf(errstr, n, "bad _index_ or _window_");

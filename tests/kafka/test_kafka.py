@@ -17,6 +17,8 @@ import re
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../integration"))
 from worker_harness import Env, run_tests  # noqa: E402
@@ -284,9 +286,59 @@ def test_retry_and_dead_letter(e):
     check(w.poll() is None, "worker still runs")
 
 
+def test_scheduler_reports_lag(e):
+    """The scheduler's /metrics and /v1/autoscale report a Kafka env's lag."""
+    e.topics("dev", 2)
+    cfg = {"listen": "127.0.0.1:0", "redis": {"url": "redis://127.0.0.1:1"},
+           "control": {"enabled": True, "interval_ms": 200, "lease_ms": 1000},
+           "services": [{"name": "trip-kafka", "env": "dev", "token_env": "TG_TEST_TOKEN",
+                         "autoscale": {"target_backlog_per_worker": 2, "min_workers": 0,
+                                       "max_workers": 10, "active_window_ms": 5000},
+                         "kafka": {"brokers": e.brokers,
+                                   "conf": {"socket.timeout.ms": "5000"}}}]}
+    path = os.path.join(e.dir, "scheduler.json")
+    with open(path, "w") as f:
+        json.dump(cfg, f)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRIPGEN_")}
+    env["TG_TEST_TOKEN"] = "tok-kafka-test"
+    log_path = os.path.join(e.dir, "scheduler.log")
+    p = subprocess.Popen([os.path.join(BUILD, "scheduler/tripgen-scheduler"), "--config", path],
+                         env=env, stdout=open(log_path, "w"), stderr=subprocess.STDOUT)
+    p.log_path = log_path
+    e.procs.append(p)
+    m = e.wait(lambda: re.search(r"event=http_listening port=(\d+)", e.log(p)) or p.poll(), 15,
+               "the scheduler to listen")
+    check(p.poll() is None, "scheduler runs: " + e.log(p))
+    base = "http://127.0.0.1:%d" % int(m.group(1))
+
+    def get(path):
+        req = urllib.request.Request(base + path,
+                                     headers={"Authorization": "tok-kafka-test"})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as ex:
+            return ex.code, ex.read().decode()
+
+    def waiting():
+        st, body = get("/metrics")
+        m = re.search(r'^tripgen_queue_waiting\{[^}]*env="dev"[^}]*\} (\d+)', body, re.M)
+        return int(m.group(1)) if st == 200 and m else None
+
+    e.put_n(6)
+    e.wait(lambda: waiting() == 6, 15, "the lag of 6 records in /metrics")
+    st, body = get("/v1/autoscale/trip-kafka")
+    check(st == 200 and json.loads(body)["desired_workers"] == 3, "desired: %s %s" % (st, body))
+    st, body = get("/api/predict/trip-kafka")
+    check(st == 404 and "Kafka" in body, "no EAS queue API for a Kafka env: %d %s" % (st, body))
+    e.start_standin("--latency-ms", "20")
+    e.kworker()
+    e.wait(lambda: waiting() == 0, 30, "the lag to drain")
+
+
 TESTS = [test_samples_end_to_end, test_faults, test_kill_mid_batch_at_least_once,
          test_kill_mid_batch_exactly_once, test_rebalance_in_flight, test_pause_long_jobs,
-         test_retry_and_dead_letter]
+         test_retry_and_dead_letter, test_scheduler_reports_lag]
 
 
 def make_env():
