@@ -700,7 +700,7 @@ static json_t *value_json(const struct tg_worker_conf *c, const struct prop *p) 
   case P_INT: return json_integer(*(const int *)(const void *)src);
   case P_I64: return json_integer(*(const int64_t *)(const void *)src);
   case P_BOOL: return json_boolean(*(const bool *)(const void *)src);
-  case P_MAP: { /* literal secrets are refused at load: values are safe to show */
+  case P_MAP: { /* a literal secret (possible from the environment) is masked */
     json_t *o = json_object();
     char line[1200];
     for (const char *q = src; *q;) {
@@ -709,7 +709,11 @@ static json_t *value_json(const struct tg_worker_conf *c, const struct prop *p) 
       char *eq = strchr(line, '=');
       if (eq) {
         *eq = '\0';
-        json_object_set_new(o, line, json_string(eq + 1));
+        const char *val = eq + 1;
+        bool ref = strncmp(val, "env:", 4) == 0 || strncmp(val, "file:", 5) == 0;
+        bool secret = strstr(line, "password") || strstr(line, "secret") ||
+                      strstr(line, "token") || strstr(line, "jaas") || strstr(line, "key");
+        json_object_set_new(o, line, json_string(secret && !ref ? "***" : val));
       }
       q += l + (q[l] == '\n');
     }

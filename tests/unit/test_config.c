@@ -468,6 +468,35 @@ static void test_file_range(void) {
   FILE_ERR("{\"queue\": {\"cap\": 99999999999999999999}}", "invalid JSON");
 }
 
+/* kafka.conf: an object of strings, secrets only by reference */
+static void test_kafka_conf(void) {
+  struct tg_worker_conf c;
+  clear_tripgen_env();
+  if (FILE_OK("{\"kafka\": {\"brokers\": \"k1:9092,k2:9092\", \"exactly_once\": true, "
+              "\"conf\": {\"security.protocol\": \"SASL_SSL\", "
+              "\"sasl.password\": \"env:KAFKA_PW\"}}}", &c)) {
+    CHECK_STREQ(c.queue.kafka.brokers, "k1:9092,k2:9092");
+    CHECK(c.queue.kafka.exactly_once);
+    CHECK_STREQ(c.queue.kafka.props, "security.protocol=SASL_SSL\nsasl.password=env:KAFKA_PW\n");
+  }
+  FILE_ERR("{\"kafka\": {\"conf\": {\"sasl.password\": \"hunter2\"}}}", "kafka.conf",
+           "env:NAME");
+  FILE_ERR("{\"kafka\": {\"conf\": {\"acks\": 1}}}", "kafka.conf", "string");
+  FILE_ERR("{\"kafka\": {\"conf\": \"acks=all\"}}", "kafka.conf", "object");
+  FILE_ERR("{\"kafka\": {\"max_in_flight\": 0}}", "kafka.max_in_flight", "range");
+  setenv("TRIPGEN_KAFKA_CONF", "acks=all;sasl.password=literal-from-env", 1);
+  char err[256];
+  CHECK(tg_worker_conf_load(&c, NULL, err, sizeof(err)) == TG_OK);
+  CHECK_STREQ(c.queue.kafka.props, "acks=all\nsasl.password=literal-from-env");
+  char *printed = print_conf(&c);
+  CHECK(printed && !has(printed, "literal-from-env") && has(printed, "\"acks\": \"all\""));
+  free(printed);
+  setenv("TRIPGEN_KAFKA_CONF", "acks", 1);
+  CHECK(tg_worker_conf_load(&c, NULL, err, sizeof(err)) == TG_ERR_INVAL &&
+        has(err, "name=value"));
+  clear_tripgen_env();
+}
+
 static void test_file_choices(void) {
   struct tg_worker_conf c;
   clear_tripgen_env();
@@ -477,7 +506,10 @@ static void test_file_choices(void) {
   FILE_ERR("{\"log\": {\"level\": \"\"}}", "log.level", "debug,info,warn,error");
   /* a prefix of a choice is not a choice */
   FILE_ERR("{\"log\": {\"level\": \"inf\"}}", "log.level", "debug,info,warn,error");
-  FILE_ERR("{\"queue\": {\"backend\": \"kafka\"}}", "queue.backend", "kafka", "redis");
+  FILE_ERR("{\"queue\": {\"backend\": \"rabbitmq\"}}", "queue.backend", "rabbitmq",
+           "redis,kafka");
+  if (FILE_OK("{\"queue\": {\"backend\": \"kafka\"}}", &c))
+    CHECK_STREQ(c.queue.backend, "kafka");
   FILE_ERR("{\"diffusion\": {\"backend\": \"a1111\"}}", "diffusion.backend", "comfyui");
   FILE_ERR("{\"storage\": {\"backend\": \"gcs\"}}", "storage.backend", "file,oss,s3");
   FILE_ERR("{\"prompt\": {\"backend\": \"llm\"}}", "prompt.backend", "template");
@@ -759,6 +791,13 @@ static void test_print(void) {
       if (!v)
         continue;
       const char *t = keys[i].type;
+      if (strcmp(t, "object") == 0 && json_is_object(v)) { /* a map: one value */
+        const char *dot = strrchr(keys[i].key, '.');
+        char parent[128];
+        snprintf(parent, sizeof(parent), "%.*s", (int)(dot - keys[i].key), keys[i].key);
+        json_object_set_new(walk(root, parent), dot + 1, json_null());
+        continue;
+      }
       CHECK_MSG((strcmp(t, "string") == 0 && json_is_string(v)) ||
                     (strcmp(t, "int") == 0 && json_is_integer(v)) ||
                     (strcmp(t, "bool") == 0 && json_is_boolean(v)),
@@ -1116,6 +1155,7 @@ int main(void) {
   RUN(test_file_wrong_type);
   RUN(test_file_range);
   RUN(test_file_choices);
+  RUN(test_kafka_conf);
   RUN(test_file_too_long);
   RUN(test_env_bool);
   RUN(test_env_values);
