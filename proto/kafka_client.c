@@ -1147,8 +1147,8 @@ bool tg_kclient_healthy(tg_kclient_t *c, char *errstr, size_t n) {
 
 const char *tg_kclient_topic(const tg_kclient_t *c, enum tg_ktopic t) { return c->topics[t]; }
 
-static bool topic_name(const char *pattern, const char *env, char *out, size_t size,
-                       const char *what, char *errstr, size_t n) {
+bool tg_kafka_topic_name(const char *pattern, const char *env, char *out, size_t size,
+                        const char *what, char *errstr, size_t n) {
   char buf[1024];
   size_t o = 0;
   for (const char *p = pattern; *p && o < sizeof(buf) - 64; p++) {
@@ -1228,8 +1228,8 @@ static tg_kclient_t *client_new(const struct tg_transport_conf *conf, const char
   const char *patterns[TG_KT__COUNT] = {k->topic_in, k->topic_retry, k->topic_out, k->topic_dlq};
   const char *what[TG_KT__COUNT] = {"input", "retry", "output", "dead-letter"};
   for (int t = 0; t < TG_KT__COUNT; t++)
-    if (!topic_name(patterns[t], conf->env, c->topics[t], sizeof(c->topics[t]), what[t], errstr,
-                    n)) {
+    if (!tg_kafka_topic_name(patterns[t], conf->env, c->topics[t], sizeof(c->topics[t]), what[t],
+                             errstr, n)) {
       client_free(c);
       return NULL;
     }

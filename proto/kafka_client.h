@@ -52,6 +52,21 @@ struct tg_kmsg {
 };
 
 /**
+ * tg_kafka_topic_name() - a configured topic name with "{env}" replaced, checked
+ * @pattern: the configured name
+ * @env:     the env
+ * @out:     the name
+ * @size:    its size
+ * @what:    which topic, for messages ("input", "retry", ...; only "retry" may be empty)
+ * @errstr:  reason on failure
+ * @n:       its size
+ *
+ * Return: true when the name is a valid Kafka topic name.
+ */
+bool tg_kafka_topic_name(const char *pattern, const char *env, char *out, size_t size,
+                         const char *what, char *errstr, size_t n);
+
+/**
  * tg_kclient_get() - the shared client for these settings (created on first use)
  * @conf:   transport settings (backend "kafka")
  * @errstr: reason on failure (never holds a secret)

@@ -124,7 +124,8 @@ static int check_many(char **files, int n, const struct tg_stage_set *stages) {
       }
     }
   for (int i = 0; i < n && !bad; i++)
-    printf("%s env=%s queues=\"%s\" storage=\"%s%s%s\"\n", files[i], pl[i].env, pl[i].redis,
+    printf("%s env=%s queues=\"%s\" storage=\"%s%s%s\"\n", files[i], pl[i].env,
+           *pl[i].redis ? pl[i].redis : pl[i].kafka[0], /* kafka: the input topic */
            strcmp(pl[i].store, "file") ? pl[i].store : "",
            strcmp(pl[i].store, "file") ? " " : "", pl[i].prefix);
   if (!bad)

@@ -6,6 +6,7 @@
  * variables; every step refuses unknown keys and bad values by name.
  */
 #include "config.h"
+#include "kafka_client.h"
 #include "redis_url.h"
 #include "tg_json.h"
 #include "tg_log.h"
@@ -571,6 +572,25 @@ tg_err_t tg_worker_conf_check(const struct tg_worker_conf *c, char *errstr, size
   if (!tg_redis_url_parse(c->queue.redis_url, &u, why, sizeof(why))) {
     snprintf(errstr, n, "redis.url: %s", why);
     return TG_ERR_INVAL;
+  }
+  if (strcmp(c->queue.backend, "kafka") == 0) {
+    const struct tg_kafka_conf *k = &c->queue.kafka;
+    const struct { const char *key, *pattern, *what; } topics[] = {
+      {"kafka.topic_in", k->topic_in, "input"}, {"kafka.topic_out", k->topic_out, "output"},
+      {"kafka.topic_dlq", k->topic_dlq, "dead-letter"},
+      {"kafka.topic_retry", k->topic_retry, "retry"}};
+    for (size_t i = 0; i < sizeof(topics) / sizeof(topics[0]); i++) {
+      char name[256];
+      if (!tg_kafka_topic_name(topics[i].pattern, c->env, name, sizeof(name), topics[i].what,
+                               why, sizeof(why))) {
+        snprintf(errstr, n, "%s: %s", topics[i].key, why);
+        return TG_ERR_INVAL;
+      }
+    }
+    if (!*k->brokers || strspn(k->brokers, ", ") == strlen(k->brokers)) {
+      snprintf(errstr, n, "kafka.brokers: name at least one host:port");
+      return TG_ERR_INVAL;
+    }
   }
   if (c->backoff_base_ms > c->backoff_max_ms) {
     snprintf(errstr, n, "retry.backoff_base_ms: larger than retry.backoff_max_ms");

@@ -10,6 +10,7 @@
  */
 #include "config_overlap.h"
 
+#include "kafka_client.h"
 #include "redis_url.h"
 
 #include <ctype.h>
@@ -183,14 +184,55 @@ static bool store_place(const struct tg_worker_conf *c, char *out, size_t size, 
   return true;
 }
 
+/* ---- kafka ------------------------------------------------------------ */
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The brokers as a sorted list, and each topic's name on them. */
+static bool kafka_places(const struct tg_worker_conf *c, struct tg_conf_places *out,
+                         char *errstr, size_t n) {
+  char list[sizeof(c->queue.kafka.brokers)], brokers[sizeof(c->queue.kafka.brokers) + 8] = "";
+  snprintf(list, sizeof(list), "%s", c->queue.kafka.brokers);
+  const char *parts[64];
+  int k = 0;
+  for (char *save = NULL, *p = strtok_r(list, ", ", &save); p && k < 64;
+       p = strtok_r(NULL, ", ", &save))
+    parts[k++] = p;
+  qsort(parts, (size_t)k, sizeof(parts[0]), cmp_str);
+  for (int i = 0; i < k; i++) {
+    size_t l = strlen(brokers);
+    snprintf(brokers + l, sizeof(brokers) - l, "%s%s", i ? "," : "", parts[i]);
+  }
+  const char *patterns[4] = {c->queue.kafka.topic_in, c->queue.kafka.topic_retry,
+                             c->queue.kafka.topic_out, c->queue.kafka.topic_dlq};
+  const char *what[4] = {"input", "retry", "output", "dead-letter"};
+  for (int t = 0; t < 4; t++) {
+    char name[256], why[300];
+    if (!tg_kafka_topic_name(patterns[t], c->env, name, sizeof(name), what[t], why,
+                             sizeof(why))) {
+      snprintf(errstr, n, "%s", why);
+      return false;
+    }
+    if (*name)
+      snprintf(out->kafka[t], sizeof(out->kafka[t]), "kafka %s topic %s", brokers, name);
+  }
+  return true;
+}
+
 /* ---- public ------------------------------------------------------------ */
 
 tg_err_t tg_worker_conf_places(const struct tg_worker_conf *c, struct tg_conf_places *out,
                                char *errstr, size_t n) {
   memset(out, 0, sizeof(*out));
   snprintf(out->env, sizeof(out->env), "%s", c->env);
-  if (!redis_place(c->queue.redis_url, out->redis, sizeof(out->redis), errstr, n))
+  if (strcmp(c->queue.backend, "kafka") == 0) {
+    if (!kafka_places(c, out, errstr, n))
+      return TG_ERR_INVAL;
+  } else if (!redis_place(c->queue.redis_url, out->redis, sizeof(out->redis), errstr, n)) {
     return TG_ERR_INVAL;
+  }
   if (strcmp(c->storage_backend, "file") == 0) {
     char root[PATH_MAX];
     if (!canon_path(c->storage_root, root, sizeof(root))) {
@@ -210,7 +252,14 @@ tg_err_t tg_worker_conf_places(const struct tg_worker_conf *c, struct tg_conf_pl
 
 bool tg_worker_conf_overlap(const struct tg_conf_places *a, const struct tg_conf_places *b,
                             char *why, size_t n) {
-  if (strcmp(a->env, b->env) == 0 && strcmp(a->redis, b->redis) == 0) {
+  for (int i = 0; i < 4; i++)
+    for (int j = 0; j < 4; j++)
+      if (*a->kafka[i] && strcmp(a->kafka[i], b->kafka[j]) == 0 &&
+          strcmp(a->env, b->env) != 0) {
+        snprintf(why, n, "envs \"%s\" and \"%s\" share %s", a->env, b->env, a->kafka[i]);
+        return true;
+      }
+  if (*a->redis && strcmp(a->env, b->env) == 0 && strcmp(a->redis, b->redis) == 0) {
     snprintf(why, n, "both serve env \"%s\" on %s: they would share the queues tripgen:{%s}:... "
              "(whatever queue.group says)", a->env, a->redis, a->env);
     return true;

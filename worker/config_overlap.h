@@ -18,7 +18,9 @@
 /* Where one config's jobs come from and its objects go, canonical. */
 struct tg_conf_places {
   char env[TG_MAX_ENV_CHARS + 1];
-  char redis[PATH_MAX + 32];      /* "redis 127.0.0.1:6379/0", "redis unix:/run/r.sock db 0" */
+  char redis[PATH_MAX + 32];      /* "redis 127.0.0.1:6379/0", "redis unix:/run/r.sock db 0";
+                                     "" on kafka */
+  char kafka[4][800];             /* on kafka: "kafka BROKERS topic NAME" per topic ("" unused) */
   char store[TG_CONF_STR + 128];  /* "file", or "object store HOST bucket B" (oss, s3) */
   char prefix[PATH_MAX + TG_MAX_ENV_CHARS + 8]; /* file: "/root/{env}/"; oss, s3: "{prefix}{env}/" */
 };

@@ -337,9 +337,45 @@ def test_scheduler_reports_lag(e):
     e.wait(lambda: waiting() == 0, 30, "the lag to drain")
 
 
+def test_check_config_topics(e):
+    """--check-config: two envs' configs may not share a topic on the same brokers."""
+    def conf(name, env, **kafka):
+        path = os.path.join(e.dir, name)
+        k = {"brokers": "k2:9092, k1:9092"}
+        k.update(kafka)
+        with open(path, "w") as f:
+            json.dump({"env": env, "queue": {"backend": "kafka"}, "kafka": k,
+                       "storage": {"root": os.path.join(e.dir, "images")},
+                       "postproc": {"assets_dir": os.path.join(ROOT, "deploy/assets")},
+                       "comfyui": {"workflow": os.path.join(ROOT,
+                                                            "deploy/workflows/trip-sdxl-api.json")}},
+                      f)
+        return path
+
+    def run(*files):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TRIPGEN_")}
+        return subprocess.run([os.path.join(BUILD, "worker/tripgen-worker"), "--check-config",
+                               *files], env=env, capture_output=True, text=True, timeout=30)
+
+    a, b = conf("a.json", "test"), conf("b.json", "prod")
+    r = run(a, b)
+    check(r.returncode == 0, "default topics differ per env: %s" % r.stderr)
+    check('queues="kafka k1:9092,k2:9092 topic tripgen-test-in"' in r.stdout, r.stdout)
+    c = conf("c.json", "prod", topic_out="tripgen-test-out", brokers="k1:9092,k2:9092")
+    r = run(a, c)
+    check(r.returncode == 2 and "topic tripgen-test-out" in r.stderr and "overlap" in r.stderr,
+          "a shared output topic is refused: %s" % r.stderr)
+    d = conf("d.json", "prod", topic_in="shared-in", brokers="other:9092")
+    check(run(conf("e.json", "test", topic_in="shared-in"), d).returncode == 0,
+          "the same name on other brokers is another topic")
+    r = run(conf("f.json", "prod", topic_in="bad topic"))
+    check(r.returncode != 0 and "input topic" in r.stderr, "a bad topic name: %s" % r.stderr)
+
+
 TESTS = [test_samples_end_to_end, test_faults, test_kill_mid_batch_at_least_once,
          test_kill_mid_batch_exactly_once, test_rebalance_in_flight, test_pause_long_jobs,
-         test_retry_and_dead_letter, test_scheduler_reports_lag]
+         test_retry_and_dead_letter, test_scheduler_reports_lag,
+         test_check_config_topics]
 
 
 def make_env():
