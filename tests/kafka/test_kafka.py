@@ -174,7 +174,7 @@ def test_faults(e):
     e.topics("dev", 2)
     e.start_standin("--latency-ms", "100")
     e.mock_cmd("errors 0 6,7,6,7")  # Produce: NOT_LEADER, REQUEST_TIMED_OUT, twice
-    w = e.kworker()
+    w = e.kworker(kafka_instance_id="pod-0")  # static membership
     ids = e.put_n(4)
     e.wait(lambda: len(taken_by(e, w)) >= 2, 20, "jobs to start")
     e.mock_cmd("down 2")
