@@ -27,6 +27,7 @@
 #define HDR_LAST_CODE "tripgen-last-code"
 #define COMMIT_EVERY_MS 100
 #define TXN_TIMEOUT_MS 30000
+#define TXN_TRIES 5
 
 struct kpart {
   enum tg_ktopic topic;
@@ -77,6 +78,7 @@ struct tg_kclient {
   bool paused;
   uint64_t paused_gen;
   int64_t commit_hold_until;    /* monotonic ms: no periodic commit while the group rebalances */
+  int assigns_to_wait;          /* assign callbacks that end a cooperative revoke's hold */
   struct kout *outs;            /* exactly_once: records waiting for their transaction */
   bool broken;
   char broken_why[256];
@@ -88,13 +90,18 @@ static tg_kclient_t *registry;
 
 /* ---- configuration ------------------------------------------------------ */
 
-/* A property whose value must never appear in a message. */
-static bool secret_property(const char *name) {
-  static const char *const words[] = {"password", "secret", "key", "token", "jaas", "sasl.oauthbearer.config"};
+bool tg_kafka_secret_name(const char *name) {
+  static const char *const words[] = {"password", "secret", "token", "jaas",
+                                      "oauthbearer.config", "ssl.key.pem"};
   for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
     if (strstr(name, words[i]))
       return true;
   return false;
+}
+
+/* A property whose value must never appear in a message (wider: any key). */
+static bool secret_property(const char *name) {
+  return tg_kafka_secret_name(name) || strstr(name, "key");
 }
 
 static bool conf_set(rd_kafka_conf_t *kc, const char *name, const char *value, char *errstr,
@@ -402,14 +409,15 @@ static const char *header(const rd_kafka_message_t *m, const char *name, char *b
   return buf;
 }
 
-static bool kmsg_fill(struct tg_kmsg *out, const rd_kafka_message_t *m) {
+static bool kmsg_fill(struct tg_kmsg *out, const rd_kafka_message_t *m, size_t max_len) {
   memset(out, 0, sizeof(*out));
-  out->value = malloc(m->len + 1);
+  size_t keep = m->len > max_len ? 0 : m->len; /* too large: only its length is kept */
+  out->value = malloc(keep + 1);
   if (!out->value)
     return false;
-  if (m->len)
-    memcpy(out->value, m->payload, m->len);
-  out->value[m->len] = '\0';
+  if (keep)
+    memcpy(out->value, m->payload, keep);
+  out->value[keep] = '\0';
   out->len = m->len;
   if (m->key) {
     if (!(out->key = malloc(m->key_len + 1))) {
@@ -437,10 +445,9 @@ static void on_message(tg_kclient_t *c, const rd_kafka_message_t *m) {
     return;
   }
   struct knode *k = malloc(sizeof(*k));
-  if (!k || !kmsg_fill(&k->m, m)) {
-    free(k); /* not recorded: the commit stays below it, a restart reads it again */
-    tg_log(TG_ERROR, "event=kafka_message_dropped reason=out_of_memory offset=%lld",
-           (long long)m->offset);
+  if (!k || !kmsg_fill(&k->m, m, TG_MAX_PAYLOAD_BYTES)) {
+    free(k); /* a gap the watermark could pass: stop, a restart reads from the commit */
+    break_client(c, "kafka consumer", "out of memory while buffering a record");
     return;
   }
   k->next = NULL;
@@ -522,6 +529,18 @@ static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
            rd_kafka_err2str(err));
 }
 
+static void kouts_free(struct kout *o) {
+  while (o) {
+    struct kout *next = o->next;
+    for (int i = 0; i < o->n_recs; i++) {
+      free((char *)o->recs[i].key);
+      free((char *)o->recs[i].value);
+    }
+    free(o);
+    o = next;
+  }
+}
+
 /* exactly_once: produce the records of finished messages below the
  * watermark and commit the watermark, in one transaction. */
 static void run_transaction(tg_kclient_t *c, bool only_revoked,
@@ -555,18 +574,30 @@ static void run_transaction(tg_kclient_t *c, bool only_revoked,
     return;
   }
   rd_kafka_error_t *e = rd_kafka_begin_transaction(c->prod);
+  bool begun = !e, committing = false;
   int records = 0;
   for (struct kout *o = take; !e && o; o = o->next)
     for (int i = 0; i < o->n_recs; i++, records++)
-      if (send_record(c, &o->recs[i], NULL) != RD_KAFKA_RESP_ERR_NO_ERROR)
+      if (!e && send_record(c, &o->recs[i], NULL) != RD_KAFKA_RESP_ERR_NO_ERROR)
         e = rd_kafka_error_new(RD_KAFKA_RESP_ERR__STATE, "produce refused");
   rd_kafka_consumer_group_metadata_t *md = e ? NULL : rd_kafka_consumer_group_metadata(c->cons);
-  if (!e)
+  for (int tries = 0; !e && tries < TXN_TRIES; tries++) { /* a retriable error: call again */
     e = rd_kafka_send_offsets_to_transaction(c->prod, l, md, TXN_TIMEOUT_MS);
+    if (!e || !rd_kafka_error_is_retriable(e) || tries + 1 == TXN_TRIES)
+      break;
+    rd_kafka_error_destroy(e);
+    e = NULL;
+  }
   if (md)
     rd_kafka_consumer_group_metadata_destroy(md);
-  if (!e)
+  for (int tries = 0; !e && tries < TXN_TRIES; tries++) {
+    committing = true;
     e = rd_kafka_commit_transaction(c->prod, TXN_TIMEOUT_MS);
+    if (!e || !rd_kafka_error_is_retriable(e) || tries + 1 == TXN_TRIES)
+      break;
+    rd_kafka_error_destroy(e);
+    e = NULL;
+  }
   pthread_mutex_lock(&c->mu);
   if (!e) {
     mark_sent(c, l, true);
@@ -578,32 +609,43 @@ static void run_transaction(tg_kclient_t *c, bool only_revoked,
     if (ce)
       tg_log(TG_WARN, "event=kafka_commit_failed env=%s err=\"%s\" (after the transaction)",
              c->conf.env, rd_kafka_err2str(ce));
-    while (take) {
-      struct kout *o = take;
-      take = o->next;
-      for (int i = 0; i < o->n_recs; i++) {
-        free((char *)o->recs[i].key);
-        free((char *)o->recs[i].value);
-      }
-      free(o);
-    }
+    kouts_free(take);
     tg_log(TG_DEBUG, "event=kafka_transaction_committed env=%s records=%d partitions=%d",
            c->conf.env, records, l->cnt);
-  } else { /* the records wait for the next round */
-    *tail = c->outs;
-    c->outs = take;
-    pthread_mutex_unlock(&c->mu);
+  } else {
     tg_log(TG_WARN, "event=kafka_transaction_failed env=%s err=\"%s\"", c->conf.env,
            rd_kafka_error_string(e));
-    if (rd_kafka_error_is_fatal(e)) {
-      break_client(c, "kafka transaction", rd_kafka_error_string(e));
-    } else if (rd_kafka_error_txn_requires_abort(e)) {
-      rd_kafka_error_t *a = rd_kafka_abort_transaction(c->prod, TXN_TIMEOUT_MS);
+    /* Aborted, the records wait for the next round. A commit whose outcome
+     * is unknown (retries ran out) must not be aborted nor repeated with
+     * these records: the client stops, and a restart's init_transactions
+     * settles it (the records' jobs run again if it did not commit). */
+    bool settled = false;
+    if (!rd_kafka_error_is_fatal(e) && begun && !(committing && rd_kafka_error_is_retriable(e))) {
+      rd_kafka_error_t *a = NULL;
+      for (int tries = 0; tries < TXN_TRIES; tries++) {
+        if (a)
+          rd_kafka_error_destroy(a);
+        if (!(a = rd_kafka_abort_transaction(c->prod, TXN_TIMEOUT_MS)) ||
+            !rd_kafka_error_is_retriable(a))
+          break;
+      }
+      settled = !a;
       if (a) {
         tg_log(TG_WARN, "event=kafka_abort_failed env=%s err=\"%s\"", c->conf.env,
                rd_kafka_error_string(a));
         rd_kafka_error_destroy(a);
       }
+    } else if (!begun && !rd_kafka_error_is_fatal(e)) {
+      settled = true; /* nothing was begun: nothing to undo */
+    }
+    if (settled) {
+      *tail = c->outs;
+      c->outs = take;
+      pthread_mutex_unlock(&c->mu);
+    } else {
+      pthread_mutex_unlock(&c->mu);
+      kouts_free(take);
+      break_client(c, "kafka transaction", rd_kafka_error_string(e));
     }
     rd_kafka_error_destroy(e);
   }
@@ -645,7 +687,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
    * fails with ILLEGAL_GENERATION, and librdkafka 2.0.2 then drops the whole
    * assignment. So the periodic commit pauses from a refused commit or a
    * cooperative revoke (a second join follows it) until partitions come. */
-  if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS && (parts->cnt > 0 || !coop))
+  if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS &&
+      (parts->cnt > 0 || !coop || --c->assigns_to_wait <= 0))
     c->commit_hold_until = 0;
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     pthread_mutex_lock(&c->mu);
@@ -666,6 +709,9 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
       e = rd_kafka_incremental_assign(rk, parts);
     else
       rd_kafka_assign(rk, parts);
+    /* a pause from before an unassign stays on the partition: start clean,
+     * apply_pause pauses them again when the client is at its cap */
+    rd_kafka_resume_partitions(rk, parts);
     if (e) {
       tg_log(TG_WARN, "event=kafka_assign_failed err=\"%s\"", rd_kafka_error_string(e));
       rd_kafka_error_destroy(e);
@@ -693,8 +739,9 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     pthread_mutex_unlock(&c->mu);
     tg_log(TG_INFO, "event=kafka_revoked env=%s partitions=%d abandoned=%d", c->conf.env,
            parts->cnt, abandoned);
-    if (coop) {
+    if (coop) { /* the same round's (empty) assign, then the rejoin's */
       c->commit_hold_until = tg_mono_ms() + c->conf.kafka.session_timeout_ms;
+      c->assigns_to_wait = 2;
       rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, parts);
       if (e)
         rd_kafka_error_destroy(e);
@@ -708,12 +755,19 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
   rd_kafka_assign(rk, NULL);
 }
 
+static bool at_cap(tg_kclient_t *c) {
+  pthread_mutex_lock(&c->mu);
+  bool full = c->held >= c->conf.kafka.max_in_flight;
+  pthread_mutex_unlock(&c->mu);
+  return full;
+}
+
 /* Pause every assigned partition while the client holds max_in_flight
  * messages, resume when room frees: polling goes on either way. */
 static void apply_pause(tg_kclient_t *c) {
   pthread_mutex_lock(&c->mu);
   bool want = c->held >= c->conf.kafka.max_in_flight;
-  bool act = want != c->paused || (want && c->paused_gen != c->assign_gen);
+  bool act = want != c->paused || c->paused_gen != c->assign_gen;
   int held = c->held;
   uint64_t gen = c->assign_gen;
   pthread_mutex_unlock(&c->mu);
@@ -738,14 +792,14 @@ static void *consumer_main(void *arg) {
   tg_kclient_t *c = arg;
   int64_t next_commit = 0;
   while (!atomic_load(&c->quit)) {
+    /* every message polled is recorded (librdkafka's position has passed it);
+     * a batch stops at 256 or at the cap, where the partitions pause */
     rd_kafka_message_t *m = rd_kafka_consumer_poll(c->cons, 50);
-    for (int i = 0; m && i < 256; i++) {
+    for (int i = 0; m; i++) {
       on_message(c, m);
       rd_kafka_message_destroy(m);
-      m = rd_kafka_consumer_poll(c->cons, 0);
+      m = i + 1 < 256 && !at_cap(c) ? rd_kafka_consumer_poll(c->cons, 0) : NULL;
     }
-    if (m)
-      rd_kafka_message_destroy(m); /* not recorded: read again after a restart */
     apply_pause(c);
     int64_t now = tg_mono_ms();
     if (now >= next_commit && now >= c->commit_hold_until) {
@@ -806,8 +860,15 @@ static bool start_consumer(tg_kclient_t *c, char *errstr, size_t n) {
     pthread_mutex_unlock(&registry_mu);
     return false;
   }
-  c->cons = rk;
-  pthread_create(&c->cons_thread, NULL, consumer_main, c);
+  c->cons = rk; /* before the thread that polls it */
+  if (pthread_create(&c->cons_thread, NULL, consumer_main, c) != 0) {
+    c->cons = NULL;
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    snprintf(errstr, n, "kafka consumer: cannot start its thread");
+    pthread_mutex_unlock(&registry_mu);
+    return false;
+  }
   pthread_mutex_unlock(&registry_mu);
   tg_log(TG_INFO, "event=kafka_consumer_started env=%s group=%s topic=%s exactly_once=%s",
          c->conf.env, group, c->topics[TG_KT_IN], k->exactly_once ? "true" : "false");
@@ -1119,7 +1180,7 @@ tg_err_t tg_kclient_read(tg_kclient_t *c, enum tg_ktopic t, bool beginning, int 
     rd_kafka_message_t *m = rd_kafka_consumer_poll(c->reader, got ? 0 : left > 0 ? (int)left : 0);
     if (!m)
       break;
-    if (!m->err && kmsg_fill(&arr[got], m)) {
+    if (!m->err && kmsg_fill(&arr[got], m, TG_MAX_RESULT_BYTES)) {
       arr[got].pos.topic = t;
       got++;
     }
@@ -1133,6 +1194,8 @@ tg_err_t tg_kclient_read(tg_kclient_t *c, enum tg_ktopic t, bool beginning, int 
   *n_out = got;
   return TG_OK;
 }
+
+void tg_kclient_break(tg_kclient_t *c, const char *why) { break_client(c, "kafka", why); }
 
 bool tg_kclient_healthy(tg_kclient_t *c, char *errstr, size_t n) {
   pthread_mutex_lock(&c->mu);
@@ -1257,7 +1320,13 @@ static tg_kclient_t *client_new(const struct tg_transport_conf *conf, const char
     client_free(c);
     return NULL;
   }
-  pthread_create(&c->prod_thread, NULL, producer_main, c);
+  if (pthread_create(&c->prod_thread, NULL, producer_main, c) != 0) {
+    rd_kafka_destroy(c->prod);
+    c->prod = NULL;
+    snprintf(errstr, n, "kafka producer: cannot start its thread");
+    client_free(c);
+    return NULL;
+  }
   if (k->exactly_once) {
     rd_kafka_error_t *e = rd_kafka_init_transactions(c->prod, (int)(mt < 10000 ? 10000 : mt));
     if (e) {
@@ -1269,6 +1338,8 @@ static tg_kclient_t *client_new(const struct tg_transport_conf *conf, const char
   }
   return c;
 }
+
+static pthread_mutex_t create_mu = PTHREAD_MUTEX_INITIALIZER; /* one creation at a time */
 
 tg_kclient_t *tg_kclient_get(const struct tg_transport_conf *conf, char *errstr, size_t n) {
   const struct tg_kafka_conf *k = &conf->kafka;
@@ -1284,22 +1355,28 @@ tg_kclient_t *tg_kclient_get(const struct tg_transport_conf *conf, char *errstr,
   snprintf(key, sizeof(key), "%s|%s|%s|%s|%s|%s|%s|%s|%d|%s|%d", k->brokers, conf->env,
            conf->group, conf->consumer, k->topic_in, k->topic_retry, k->topic_out, k->topic_dlq,
            k->exactly_once, k->instance_id, k->max_in_flight);
+  /* two clients for the same settings would be two group members (and, with
+   * exactly_once, fence each other's transactional.id): look up and create
+   * under one lock */
+  pthread_mutex_lock(&create_mu);
   pthread_mutex_lock(&registry_mu);
   for (tg_kclient_t *c = registry; c; c = c->next)
     if (strcmp(c->key, key) == 0 && strcmp(c->conf.kafka.props, k->props) == 0) {
       c->refs++;
       pthread_mutex_unlock(&registry_mu);
+      pthread_mutex_unlock(&create_mu);
       return c;
     }
   pthread_mutex_unlock(&registry_mu);
   tg_kclient_t *c = client_new(conf, key, errstr, n);
-  if (!c)
-    return NULL;
-  pthread_mutex_lock(&registry_mu);
-  c->refs = 1;
-  c->next = registry;
-  registry = c;
-  pthread_mutex_unlock(&registry_mu);
+  if (c) {
+    pthread_mutex_lock(&registry_mu);
+    c->refs = 1;
+    c->next = registry;
+    registry = c;
+    pthread_mutex_unlock(&registry_mu);
+  }
+  pthread_mutex_unlock(&create_mu);
   return c;
 }
 

@@ -52,6 +52,17 @@ struct tg_kmsg {
 };
 
 /**
+ * tg_kafka_secret_name() - whether a librdkafka property holds a secret
+ * (passwords, secrets, tokens, JAAS and OAUTHBEARER configs, PEM keys):
+ * configs must give its value as "env:NAME" or "file:PATH", and printed
+ * configs mask a literal one
+ * @name: the property name
+ *
+ * Return: true for a secret.
+ */
+bool tg_kafka_secret_name(const char *name);
+
+/**
  * tg_kafka_topic_name() - a configured topic name with "{env}" replaced, checked
  * @pattern: the configured name
  * @env:     the env
@@ -198,6 +209,13 @@ tg_err_t tg_kclient_lag(tg_kclient_t *c, enum tg_ktopic t, bool group, int64_t *
 tg_err_t tg_kclient_read(tg_kclient_t *c, enum tg_ktopic t, bool beginning, int max,
                          int timeout_ms, struct tg_kmsg **out, int *n_out, char *errstr,
                          size_t n);
+
+/**
+ * tg_kclient_break() - stop the client for good: take fails from now on
+ * @c:   the client
+ * @why: the reason, logged and returned by take
+ */
+void tg_kclient_break(tg_kclient_t *c, const char *why);
 
 /**
  * tg_kclient_healthy() - false after a fatal client error (fenced producer,

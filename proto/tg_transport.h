@@ -344,6 +344,21 @@ tg_err_t tg_transport_ack_if_done(tg_transport_t *t, const tg_delivery_t *d, int
                                   bool *acked, char *errstr, size_t n);
 
 /**
+ * tg_transport_abandon() - the worker gave up finishing a delivery (its
+ * queue operations kept failing)
+ * @t:   the handle
+ * @d:   the delivery
+ * @why: the last error
+ *
+ * Redis: nothing; the entry stays pending and is reclaimed after the
+ * visibility timeout. Kafka: an offset that stays open would hold its
+ * partition's commit and in-flight count for ever, so the client stops
+ * (take fails, the worker reports not ready) and a restart reads again
+ * from the last commit.
+ */
+void tg_transport_abandon(tg_transport_t *t, const tg_delivery_t *d, const char *why);
+
+/**
  * tg_transport_extend_lease() - reset the idle time of a delivery being worked on
  * @t:      the handle
  * @d:      the delivery

@@ -347,6 +347,11 @@ static int prepare_deliveries(tg_transport_t *t, tg_delivery_t *d, int count) {
 
 bool tg_transport_history_done(const tg_transport_t *t) { return t->ops->history_done(t); }
 
+void tg_transport_abandon(tg_transport_t *t, const tg_delivery_t *d, const char *why) {
+  if (t->ops->abandon)
+    t->ops->abandon(t, d, why);
+}
+
 tg_err_t tg_transport_take(tg_transport_t *t, int max, int timeout_ms, tg_delivery_t **out,
                            int *n_out, char *errstr, size_t n) {
   *out = NULL;

@@ -75,6 +75,8 @@ struct tg_transport_ops {
                          char *errstr, size_t n);
   tg_err_t (*read_sink)(tg_transport_t *t, uint64_t from_index, int max, int timeout_ms,
                         struct tg_sink_frame **out, int *n_out, char *errstr, size_t n);
+  /* optional: the worker gave up finishing a delivery (NULL: it stays pending) */
+  void (*abandon)(tg_transport_t *t, const tg_delivery_t *d, const char *why);
 };
 
 struct tg_transport_s {

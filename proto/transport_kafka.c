@@ -118,10 +118,11 @@ static void fill_delivery(tg_transport_t *t, struct tg_kmsg *m, tg_delivery_t *d
   d->payload = m->value;
   d->payload_len = m->len;
   m->value = NULL;
-  if (d->payload_len > TG_MAX_PAYLOAD_BYTES) {
+  if (d->payload_len > TG_MAX_PAYLOAD_BYTES) { /* only its length was kept */
     snprintf(d->parse_error, sizeof(d->parse_error),
              "payload: record of %zu bytes exceeds the limit of %d bytes", d->payload_len,
              TG_MAX_PAYLOAD_BYTES);
+    d->payload_len = 0;
     derived_request_id(KC(t), &m->pos, d->request_id, sizeof(d->request_id));
     return;
   }
@@ -172,8 +173,9 @@ static tg_err_t k_take(tg_transport_t *t, int max, int timeout_ms, tg_delivery_t
   if (err != TG_OK || nm == 0)
     return err;
   tg_delivery_t *d = calloc((size_t)nm, sizeof(*d));
-  if (!d) { /* they stay uncommitted: the next owner of their partitions reads them */
+  if (!d) { /* their offsets would stay open: stop, a restart reads them again */
     tg_kmsgs_free(m, nm);
+    tg_kclient_break(KC(t), "out of memory while taking records");
     snprintf(errstr, n, "out of memory");
     return TG_ERR_NOMEM;
   }
@@ -293,6 +295,17 @@ static tg_err_t k_extend_lease(tg_transport_t *t, const tg_delivery_t *d, char *
     return TG_OK;
   snprintf(errstr, n, "kafka: partition of %s revoked", d->entry_id);
   return TG_ERR_NOT_FOUND;
+}
+
+static void k_abandon(tg_transport_t *t, const tg_delivery_t *d, const char *why) {
+  struct tg_kpos pos;
+  char msg[600];
+  if (!pos_of(d, &pos) || !tg_kclient_current(KC(t), &pos))
+    return; /* its partition moved on: the next owner runs it */
+  snprintf(msg, sizeof(msg), "job %s could not be finished (%s): its offset would hold the "
+                             "partition; restart to read again from the last commit",
+           d->request_id, why);
+  tg_kclient_break(KC(t), msg);
 }
 
 static tg_err_t k_ack_if_done(tg_transport_t *t, const tg_delivery_t *d, int64_t generation,
@@ -460,4 +473,5 @@ const struct tg_transport_ops tg_transport_kafka = {
   .remove = k_remove,
   .get_result = k_get_result,
   .read_sink = k_read_sink,
+  .abandon = k_abandon,
 };

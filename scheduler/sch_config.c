@@ -4,6 +4,7 @@
  * come from the environment or files and are never printed.
  */
 #include "sch_config.h"
+#include "kafka_client.h"
 #include "redis_url.h"
 #include "tg_json.h"
 
@@ -158,8 +159,7 @@ static bool load_kafka(json_t *o, const char *path, struct sch_service_conf *s, 
       snprintf(errstr, n, "%s.conf.%s: expected a string", kp, name);
       return false;
     }
-    if (!indirect && (strstr(name, "password") || strstr(name, "secret") ||
-                      strstr(name, "token") || strstr(name, "jaas"))) {
+    if (!indirect && tg_kafka_secret_name(name)) {
       snprintf(errstr, n, "%s.conf.%s: secrets come from the environment or a file: write "
                           "\"env:NAME\" or \"file:PATH\"", kp, name);
       return false;
@@ -386,7 +386,7 @@ void sch_conf_print(const struct sch_conf *c, FILE *f) {
                         (json_int_t)s->autoscale.min_workers, "max_workers",
                         (json_int_t)s->autoscale.max_workers, "active_window_ms",
                         (json_int_t)s->autoscale.active_window_ms));
-    if (s->on_kafka) /* property values are names of variables or files, never secrets */
+    if (s->on_kafka) /* literal secrets are refused at load: values name variables or files */
       json_object_set_new(json_array_get(svcs, i), "kafka",
                           json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "brokers",
                                     s->kafka.brokers, "group", s->kafka_group, "topic_in",

@@ -421,8 +421,7 @@ static tg_err_t set_json(struct tg_worker_conf *c, const char *key, json_t *v, c
       }
       const char *val = json_string_value(x);
       bool indirect = strncmp(val, "env:", 4) == 0 || strncmp(val, "file:", 5) == 0;
-      if (!indirect && (strstr(name, "password") || strstr(name, "secret") ||
-                        strstr(name, "token") || strstr(name, "jaas"))) {
+      if (!indirect && tg_kafka_secret_name(name)) {
         snprintf(errstr, n, "%s.%s: secrets come from the environment or a file: write "
                             "\"env:NAME\" or \"file:PATH\"", key, name);
         return TG_ERR_INVAL;
@@ -731,9 +730,8 @@ static json_t *value_json(const struct tg_worker_conf *c, const struct prop *p) 
         *eq = '\0';
         const char *val = eq + 1;
         bool ref = strncmp(val, "env:", 4) == 0 || strncmp(val, "file:", 5) == 0;
-        bool secret = strstr(line, "password") || strstr(line, "secret") ||
-                      strstr(line, "token") || strstr(line, "jaas") || strstr(line, "key");
-        json_object_set_new(o, line, json_string(secret && !ref ? "***" : val));
+        json_object_set_new(o, line,
+                            json_string(tg_kafka_secret_name(line) && !ref ? "***" : val));
       }
       q += l + (q[l] == '\n');
     }

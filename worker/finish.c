@@ -97,8 +97,10 @@ static bool with_retries(tg_worker_t *w, struct job *j, const char *what,
     atomic_store(&w->queue_ok, false);
     tg_log(TG_ERROR, "event=finish_failed request_id=%s op=%s attempt=%d err=\"%s\"",
            j->d.request_id, what, attempt, errstr);
-    if (!tg_err_retryable(err) || attempt >= 30)
-      return false; /* left pending: it is reclaimed after the visibility timeout */
+    if (!tg_err_retryable(err) || attempt >= 30) {
+      tg_transport_abandon(t, &j->d, errstr); /* Redis: reclaimed after the visibility timeout */
+      return false;
+    }
     tg_sleep_ms(backoff);
     backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
   }

@@ -11,6 +11,7 @@
  *   test-transport-kafka MOCK_CLUSTER_EXE SOURCE_ROOT
  */
 #include "check.h"
+#include "kafka_client.h"
 #include "tg_time.h"
 #include "tg_transport.h"
 #include "tg_trip.h"
@@ -184,7 +185,12 @@ static void test_out_of_order_commit(void) {
   tg_transport_t *t = open_env("ooo", "c1");
   put_jobs(t, "ooo", 3, NULL);
   tg_delivery_t d[3];
-  CHECK(take_all(t, d, 3) == 3);
+  memset(d, 0, sizeof(d));
+  if (take_all(t, d, 3) != 3) {
+    CHECK_MSG(false, "three jobs were not taken");
+    tg_transport_destroy(t);
+    return;
+  }
   CHECK(d[0].index == 1 && d[1].index == 2 && d[2].index == 3);
   CHECK(complete(t, &d[2]));
   CHECK(complete(t, &d[1]));
@@ -212,7 +218,13 @@ static void test_retry_not_before(void) {
   char rid[1][80];
   put_jobs(t, "rty", 1, rid);
   tg_delivery_t d[1], again[1];
-  CHECK(take_all(t, d, 1) == 1);
+  memset(d, 0, sizeof(d));
+  memset(again, 0, sizeof(again));
+  if (take_all(t, d, 1) != 1) {
+    CHECK_MSG(false, "the job was not taken");
+    tg_transport_destroy(t);
+    return;
+  }
   d[0].job->attempt++;
   int64_t due = tg_now_ms() + 1500;
   CHECK(tg_transport_retry_later(t, &d[0], d[0].job, due, errstr, sizeof(errstr)) == TG_OK);
@@ -220,7 +232,7 @@ static void test_retry_not_before(void) {
   CHECK_MSG(tg_now_ms() >= due, "taken %lld ms before its due time", (long long)(due - tg_now_ms()));
   CHECK_STREQ(again[0].request_id, rid[0]);
   CHECK(again[0].job && again[0].job->attempt == 2 && again[0].index == 2);
-  CHECK(complete(t, &again[0]));
+  CHECK(again[0].job && complete(t, &again[0]));
   CHECK(committed_within("rty", 2, 5000) == 2);
   for (int i = 0; i < 1; i++) {
     free(d[i].payload);
@@ -253,7 +265,12 @@ static void test_trip_events(void) {
   for (int round = 0; round < 2; round++) {
     tg_transport_t *t = open_env("evt", "c1");
     tg_delivery_t d[2];
-    CHECK(take_all(t, d, 2) == 2);
+    memset(d, 0, sizeof(d));
+    if (take_all(t, d, 2) != 2) {
+      CHECK_MSG(false, "round %d: the two records were not taken", round);
+      tg_transport_destroy(t);
+      return;
+    }
     CHECK_MSG(d[0].job != NULL, "%s", d[0].parse_error);
     if (d[0].job) {
       CHECK(strncmp(d[0].request_id, "k", 1) == 0 && strstr(d[0].request_id, "-0-0"));
@@ -325,6 +342,130 @@ static void test_refusals(void) {
   CHECK(!strstr(errstr, "hunter2"));
 }
 
+
+/* ---- the shared client directly ------------------------------------------ */
+
+static tg_kclient_t *client(const char *env, int cap, bool exactly_once) {
+  struct tg_transport_conf c;
+  tg_transport_conf_init(&c, env);
+  snprintf(c.backend, sizeof(c.backend), "kafka");
+  snprintf(c.kafka.brokers, sizeof(c.kafka.brokers), "%s", brokers);
+  snprintf(c.consumer, sizeof(c.consumer), "c1");
+  c.kafka.max_in_flight = cap;
+  c.kafka.exactly_once = exactly_once;
+  c.kafka.session_timeout_ms = 6000;
+  tg_kclient_t *k = tg_kclient_get(&c, errstr, sizeof(errstr));
+  CHECK_MSG(k != NULL, "%s", errstr);
+  return k;
+}
+
+static void produce_raw(const char *topic, int count, int partitions) {
+  rd_kafka_conf_t *kc = rd_kafka_conf_new();
+  rd_kafka_conf_set(kc, "bootstrap.servers", brokers, NULL, 0);
+  rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, sizeof(errstr));
+  for (int i = 0; i < count; i++)
+    while (rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(i % partitions),
+                             RD_KAFKA_V_VALUE("{}", 2), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                             RD_KAFKA_V_END))
+      rd_kafka_poll(p, 10);
+  CHECK(rd_kafka_flush(p, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR);
+  rd_kafka_destroy(p);
+}
+
+static bool finish_with_result(tg_kclient_t *k, const struct tg_kpos *pos) {
+  struct tg_krec r = {.topic = TG_KT_OUT, .key = "k", .value = "r", .len = 1};
+  const struct tg_krec *rp = &r;
+  int one = 1;
+  tg_err_t e;
+  return tg_kclient_finish(k, pos, &rp, &one, 1, &e, errstr, sizeof(errstr)) == TG_OK;
+}
+
+/* Take (and finish) until @want came or @ms passed; counts offset gaps. */
+static int drain(tg_kclient_t *k, int want, int ms, int *gaps) {
+  int got = 0;
+  int64_t until = tg_mono_ms() + ms, last[8];
+  for (int i = 0; i < 8; i++)
+    last[i] = -1;
+  while (got < want && tg_mono_ms() < until) {
+    struct tg_kmsg *m;
+    int nm;
+    tg_kclient_take(k, 1000, 200, &m, &nm, errstr, sizeof(errstr));
+    for (int i = 0; i < nm; i++) {
+      int p = m[i].pos.partition & 7;
+      if (gaps && last[p] >= 0 && m[i].pos.offset != last[p] + 1)
+        (*gaps)++;
+      last[p] = m[i].pos.offset;
+      got += finish_with_result(k, &m[i].pos);
+    }
+    tg_kmsgs_free(m, nm);
+  }
+  return got;
+}
+
+/* More records than one poll batch: none is skipped, and the commit passes
+ * only what was taken. */
+static void test_big_batches_no_gaps(void) {
+  CHECK(mock("topic tripgen-big-in 1") && mock("topic tripgen-big-out 1"));
+  produce_raw("tripgen-big-in", 1200, 1);
+  tg_kclient_t *k = client("big", 100000, false);
+  int gaps = 0;
+  CHECK_MSG(drain(k, 1200, 30000, &gaps) == 1200 && gaps == 0, "gaps %d", gaps);
+  int64_t lag = -1;
+  tg_sleep_ms(500);
+  CHECK(tg_kclient_lag(k, TG_KT_IN, true, &lag, errstr, sizeof(errstr)) == TG_OK && lag == 0);
+  tg_kclient_put(k);
+}
+
+/* At the cap (paused) when the assignment is lost: the partitions come back
+ * unpaused, and every record is taken. */
+static void test_paused_assignment_lost(void) {
+  CHECK(mock("topic tripgen-lost-in 2") && mock("topic tripgen-lost-out 1"));
+  produce_raw("tripgen-lost-in", 10, 2);
+  tg_kclient_t *k = client("lost", 1, false);
+  struct tg_kmsg *m = NULL;
+  int nm = 0;
+  int64_t until = tg_mono_ms() + 15000;
+  while (!nm && tg_mono_ms() < until) /* one held, unfinished: paused */
+    tg_kclient_take(k, 1, 500, &m, &nm, errstr, sizeof(errstr));
+  CHECK(nm == 1);
+  tg_kmsgs_free(m, nm);
+  tg_sleep_ms(1000);
+  CHECK(mock("errors 12 25")); /* Heartbeat: UNKNOWN_MEMBER_ID, the assignment is lost */
+  int got = drain(k, 10, 40000, NULL);
+  CHECK_MSG(got == 10, "%d of 10 records after the lost assignment", got);
+  produce_raw("tripgen-lost-in", 4, 2);
+  CHECK_MSG((got = drain(k, 4, 10000, NULL)) == 4, "%d of 4 new records", got);
+  tg_kclient_put(k);
+}
+
+/* exactly_once: EndTxn answered with retriable errors: the commit is called
+ * again, nothing jams, every result becomes visible once. */
+static void test_transaction_retried(void) {
+  CHECK(mock("topic tripgen-etx-in 1") && mock("topic tripgen-etx-out 1"));
+  produce_raw("tripgen-etx-in", 6, 1);
+  tg_kclient_t *k = client("etx", 16, true);
+  CHECK(mock("errors 26 15,15,15")); /* EndTxn: COORDINATOR_NOT_AVAILABLE three times */
+  CHECK(drain(k, 6, 15000, NULL) == 6);
+  int64_t lag = -1;
+  int64_t until = tg_mono_ms() + 15000;
+  while (tg_mono_ms() < until &&
+         (tg_kclient_lag(k, TG_KT_IN, true, &lag, errstr, sizeof(errstr)) != TG_OK || lag))
+    tg_sleep_ms(200);
+  CHECK_MSG(lag == 0, "lag %lld after every job finished", (long long)lag);
+  int total = 0;
+  for (int r = 0; r < 5; r++) {
+    struct tg_kmsg *o;
+    int no;
+    tg_kclient_read(k, TG_KT_OUT, true, 100, 500, &o, &no, errstr, sizeof(errstr));
+    total += no;
+    tg_kmsgs_free(o, no);
+  }
+  CHECK_MSG(total == 6, "%d results for 6 jobs", total);
+  char why[200];
+  CHECK(tg_kclient_healthy(k, why, sizeof(why)));
+  tg_kclient_put(k);
+}
+
 int main(int argc, char **argv) {
   if (argc < 3) {
     fprintf(stderr, "usage: test-transport-kafka MOCK_CLUSTER_EXE SOURCE_ROOT\n");
@@ -338,6 +479,9 @@ int main(int argc, char **argv) {
   RUN(test_trip_events);
   RUN(test_produce_errors);
   RUN(test_refusals);
+  RUN(test_big_batches_no_gaps);
+  RUN(test_paused_assignment_lost);
+  RUN(test_transaction_retried);
   mock_stop();
   return check_done("transport_kafka");
 }
