@@ -85,6 +85,18 @@ struct tg_kclient {
   pthread_mutex_t txn_mu;       /* one transaction at a time */
 };
 
+static void kouts_free(struct kout *o) {
+  while (o) {
+    struct kout *next = o->next;
+    for (int i = 0; i < o->n_recs; i++) {
+      free((char *)o->recs[i].key);
+      free((char *)o->recs[i].value);
+    }
+    free(o);
+    o = next;
+  }
+}
+
 static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
 static tg_kclient_t *registry;
 
@@ -269,19 +281,18 @@ static void drop_partition(tg_kclient_t *c, struct kpart *x) {
   c->tail = NULL;
   for (struct knode *k = c->head; k; k = k->next)
     c->tail = k;
+  struct kout *gone = NULL;
   for (struct kout **pp = &c->outs; *pp;) {
     struct kout *o = *pp;
     if (o->pos.topic == x->topic && o->pos.partition == x->partition) {
       *pp = o->next;
-      for (int i = 0; i < o->n_recs; i++) {
-        free((char *)o->recs[i].key);
-        free((char *)o->recs[i].value);
-      }
-      free(o);
+      o->next = gone;
+      gone = o;
     } else {
       pp = &o->next;
     }
   }
+  kouts_free(gone);
   c->held -= (int)tg_offsets_open_count(&x->offs);
   tg_offsets_reset(&x->offs);
   x->assigned = false;
@@ -527,18 +538,6 @@ static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
   if (err)
     tg_log(TG_WARN, "event=kafka_commit_failed env=%s err=\"%s\" (retried)", c->conf.env,
            rd_kafka_err2str(err));
-}
-
-static void kouts_free(struct kout *o) {
-  while (o) {
-    struct kout *next = o->next;
-    for (int i = 0; i < o->n_recs; i++) {
-      free((char *)o->recs[i].key);
-      free((char *)o->recs[i].value);
-    }
-    free(o);
-    o = next;
-  }
 }
 
 /* exactly_once: produce the records of finished messages below the
@@ -966,33 +965,25 @@ static tg_err_t queue_outputs(tg_kclient_t *c, const struct tg_kpos *pos,
   if (!o)
     return TG_ERR_NOMEM;
   o->pos = *pos;
-  o->n_recs = n_recs;
-  for (int i = 0; i < n_recs && i < 2; i++) {
-    o->recs[i] = recs[i];
-    o->recs[i].key = recs[i].key ? strdup(recs[i].key) : NULL;
+  for (int i = 0; i < n_recs && i < 2; i++) { /* own copies, which kouts_free frees */
+    struct tg_krec *r = &o->recs[o->n_recs++];
+    *r = recs[i];
+    r->key = recs[i].key ? strdup(recs[i].key) : NULL;
     char *v = malloc(recs[i].len + 1);
     if (v) {
       memcpy(v, recs[i].value, recs[i].len);
       v[recs[i].len] = '\0';
     }
-    o->recs[i].value = v;
-    if (!v || (recs[i].key && !o->recs[i].key)) {
-      for (int j = 0; j <= i; j++) {
-        free((char *)o->recs[j].key);
-        free((char *)o->recs[j].value);
-      }
-      free(o);
+    r->value = v;
+    if (!v || (recs[i].key && !r->key)) {
+      kouts_free(o);
       return TG_ERR_NOMEM;
     }
   }
   pthread_mutex_lock(&c->mu);
   if (!mark_done(c, pos)) {
     pthread_mutex_unlock(&c->mu);
-    for (int i = 0; i < n_recs; i++) {
-      free((char *)o->recs[i].key);
-      free((char *)o->recs[i].value);
-    }
-    free(o);
+    kouts_free(o);
     return TG_ERR_NOT_FOUND;
   }
   o->next = c->outs;

@@ -104,7 +104,8 @@ static const struct prop props[] = {
   I64("kafka.max_poll_interval_ms", queue.kafka.max_poll_interval_ms, 1000, 86400000, "300000",
       "max.poll.interval.ms (the worker polls while jobs run, so jobs may take longer)"),
   MAP("kafka.conf", queue.kafka.props,
-      "more librdkafka properties (SASL, TLS...); a secret as \"env:NAME\" or \"file:PATH\""),
+      "more librdkafka properties (SASL, TLS...); a secret as \"env:NAME\" or \"file:PATH\"; "
+      "variable: name=value;name=value"),
   INT("queue.max_in_flight", max_in_flight, 0, 10000, "0",
       "most jobs this worker holds at once (EAS _window_); 0: as many as the stage queues hold"),
   INT("retry.max_attempts", max_attempts, 1, TG_MAX_ATTEMPT, "5",
