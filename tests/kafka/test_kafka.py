@@ -372,10 +372,33 @@ def test_check_config_topics(e):
     check(r.returncode != 0 and "input topic" in r.stderr, "a bad topic name: %s" % r.stderr)
 
 
+def test_sigterm_hands_back(e):
+    """SIGTERM: jobs still running after the grace period become retry records (same
+    attempt); the rest stay uncommitted; a second worker finishes every job once."""
+    import signal
+    e.topics("dev", 1)
+    e.start_standin("--latency-ms", "3000")
+    w1 = e.kworker(shutdown_grace_ms=200)
+    ids = e.put_n(3)
+    e.wait(lambda: e.standin_stats().get("prompts_accepted", 0) >= 1, 20, "the first job")
+    check(e.kill(w1, signal.SIGTERM) == 0, "exit 0")
+    log = e.log(w1)
+    check("event=job_handed_back" in log, log[-1500:])
+    e.standin_control(latency_ms=20)
+    e.kworker(name="w2")
+    frames = e.results(3, timeout=40)
+    c = counts(frames)
+    check(set(c) == set(ids) and all(v == 1 for v in c.values()), "each once: %s" % c)
+    check(all(f["status"] == "succeeded" and f["attempt"] == 1 for f in frames),
+          "handed back at the same attempt: %s" % [(f["status"], f["attempt"]) for f in frames])
+    got, highs = e.wait_committed_all("dev", 1)
+    check(got == highs, "committed %s == %s" % (got, highs))
+
+
 TESTS = [test_samples_end_to_end, test_faults, test_kill_mid_batch_at_least_once,
          test_kill_mid_batch_exactly_once, test_rebalance_in_flight, test_pause_long_jobs,
          test_retry_and_dead_letter, test_scheduler_reports_lag,
-         test_check_config_topics]
+         test_check_config_topics, test_sigterm_hands_back]
 
 
 def make_env():
