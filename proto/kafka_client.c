@@ -82,6 +82,8 @@ struct tg_kclient {
   struct kout *outs;            /* exactly_once: records waiting for their transaction */
   bool broken;
   char broken_why[256];
+  bool brokers_down;            /* librdkafka said all brokers are down; cleared by a
+                                   metadata request that succeeds */
   pthread_mutex_t txn_mu;       /* one transaction at a time */
 };
 
@@ -229,6 +231,11 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque) 
     rd_kafka_fatal_error(rk, fatal, sizeof(fatal));
     break_client(c, "fatal kafka error", fatal);
     return;
+  }
+  if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+    pthread_mutex_lock(&c->mu);
+    c->brokers_down = true;
+    pthread_mutex_unlock(&c->mu);
   }
   tg_log(TG_WARN, "event=kafka_error env=%s client=%s err=%s reason=\"%s\"", c->conf.env,
          rd_kafka_name(rk), rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
@@ -787,10 +794,31 @@ static void apply_pause(tg_kclient_t *c) {
   c->paused_gen = gen;
 }
 
+/* While all brokers are down, ask for metadata now and then: an answer
+ * means they are back (take() fails meanwhile, so the worker is not ready). */
+static void check_brokers(tg_kclient_t *c, int64_t *next_check) {
+  pthread_mutex_lock(&c->mu);
+  bool down = c->brokers_down;
+  pthread_mutex_unlock(&c->mu);
+  int64_t now = tg_mono_ms();
+  if (!down || now < *next_check)
+    return;
+  *next_check = now + 1000;
+  const struct rd_kafka_metadata *md = NULL;
+  if (rd_kafka_metadata(c->cons, 0, NULL, &md, 1000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+    return;
+  rd_kafka_metadata_destroy(md);
+  pthread_mutex_lock(&c->mu);
+  c->brokers_down = false;
+  pthread_mutex_unlock(&c->mu);
+  tg_log(TG_INFO, "event=kafka_brokers_up env=%s", c->conf.env);
+}
+
 static void *consumer_main(void *arg) {
   tg_kclient_t *c = arg;
-  int64_t next_commit = 0;
+  int64_t next_commit = 0, next_broker_check = 0;
   while (!atomic_load(&c->quit)) {
+    check_brokers(c, &next_broker_check);
     /* every message polled is recorded (librdkafka's position has passed it);
      * a batch stops at 256 or at the cap, where the partitions pause */
     rd_kafka_message_t *m = rd_kafka_consumer_poll(c->cons, 50);
@@ -913,6 +941,12 @@ tg_err_t tg_kclient_take(tg_kclient_t *c, int max, int timeout_ms, struct tg_kms
     int64_t left = until - tg_mono_ms();
     if (got > 0 || left <= 0)
       break;
+    if (c->brokers_down) {
+      snprintf(errstr, n, "kafka: all brokers are down (%s)", c->conf.kafka.brokers);
+      pthread_mutex_unlock(&c->mu);
+      free(arr);
+      return TG_ERR_TRANSPORT;
+    }
     if (soonest && soonest - now < left)
       left = soonest - now;
     struct timespec ts;

@@ -395,10 +395,27 @@ def test_sigterm_hands_back(e):
     check(got == highs, "committed %s == %s" % (got, highs))
 
 
+def test_brokers_down_not_ready(e):
+    """All brokers down: the worker says so on /readyz, and is ready again once they are back."""
+    e.topics("dev", 1)
+    e.start_standin("--latency-ms", "20")
+    for b in (1, 2, 3):
+        e.mock_cmd("down %d" % b)
+    w = e.kworker()
+    e.wait(lambda: "queue unreachable" in e.http_get(w, "/readyz")[1], 20, "/readyz to say why")
+    check(e.http_get(w, "/readyz")[0] == 503, "not ready")
+    for b in (1, 2, 3):
+        e.mock_cmd("up %d" % b)
+    e.wait(lambda: e.http_get(w, "/readyz")[0] == 200, 30, "ready again")
+    ids = e.put_n(1)
+    frames = e.results(1, timeout=30)
+    check(frames and frames[0]["request_id"] == ids[0], "a job runs after the outage")
+
+
 TESTS = [test_samples_end_to_end, test_faults, test_kill_mid_batch_at_least_once,
          test_kill_mid_batch_exactly_once, test_rebalance_in_flight, test_pause_long_jobs,
          test_retry_and_dead_letter, test_scheduler_reports_lag,
-         test_check_config_topics, test_sigterm_hands_back]
+         test_check_config_topics, test_sigterm_hands_back, test_brokers_down_not_ready]
 
 
 def make_env():
