@@ -42,15 +42,22 @@ sch_store_t *sch_thread_store(sch_server_t *s, int service, char *errstr, size_t
       snprintf(errstr, n, "service %s is on Kafka: produce to its input topic", sc->name);
       return NULL;
     }
-    struct tg_transport_conf tc;
-    tg_transport_conf_init(&tc, sc->env);
-    snprintf(tc.redis_url, sizeof(tc.redis_url), "%s", s->conf.redis_url);
-    snprintf(tc.consumer, sizeof(tc.consumer), "scheduler");
-    tc.visibility_timeout_ms = sc->visibility_timeout_ms;
-    tc.queue_cap = sc->queue_cap;
-    tc.sink_max_len = sc->sink_max_len;
-    tc.reconnect_max_ms = 2000; /* answer 503 rather than hang a client */
-    ts->s[service] = sch_store_new(&tc, errstr, n);
+    /* on the heap: civetweb's worker threads have small stacks, and a
+     * transport conf carries the Kafka settings (several KiB) */
+    struct tg_transport_conf *tc = malloc(sizeof(*tc));
+    if (!tc) {
+      snprintf(errstr, n, "out of memory");
+      return NULL;
+    }
+    tg_transport_conf_init(tc, sc->env);
+    snprintf(tc->redis_url, sizeof(tc->redis_url), "%s", s->conf.redis_url);
+    snprintf(tc->consumer, sizeof(tc->consumer), "scheduler");
+    tc->visibility_timeout_ms = sc->visibility_timeout_ms;
+    tc->queue_cap = sc->queue_cap;
+    tc->sink_max_len = sc->sink_max_len;
+    tc->reconnect_max_ms = 2000; /* answer 503 rather than hang a client */
+    ts->s[service] = sch_store_new(tc, errstr, n);
+    free(tc);
   }
   return ts->s[service];
 }
