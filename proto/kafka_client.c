@@ -192,11 +192,20 @@ static bool apply_props(rd_kafka_conf_t *kc, const char *props, char *errstr, si
   return true;
 }
 
+/* librdkafka's own log lines (syslog levels), as logfmt. */
+static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
+  char q[1100];
+  int lv = level <= 3 ? TG_ERROR : level <= 4 ? TG_WARN : level <= 6 ? TG_INFO : TG_DEBUG;
+  tg_log(lv, "event=kafka_log client=%s facility=%s msg=%s", rk ? rd_kafka_name(rk) : "-", fac,
+         tg_logq(q, sizeof(q), buf));
+}
+
 /* Settings every client of ours has, then the user's, then what we rely on. */
 static rd_kafka_conf_t *client_conf(const tg_kclient_t *c, const char *role,
                                     const char *const *ours, const char *const *enforced,
                                     char *errstr, size_t n) {
   rd_kafka_conf_t *kc = rd_kafka_conf_new();
+  rd_kafka_conf_set_log_cb(kc, on_log);
   char id[256];
   snprintf(id, sizeof(id), "tripgen-%s-%s-%s", c->conf.env, role, c->conf.consumer);
   bool ok = conf_set(kc, "bootstrap.servers", c->conf.kafka.brokers, errstr, n) &&
@@ -547,6 +556,13 @@ static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
            rd_kafka_err2str(err));
 }
 
+/* What is left of a transaction's time budget for one call, at most
+ * TXN_TIMEOUT_MS (0: none left). */
+static int txn_wait(int64_t until) {
+  int64_t left = until - tg_mono_ms();
+  return left <= 0 ? 0 : left > TXN_TIMEOUT_MS ? TXN_TIMEOUT_MS : (int)left;
+}
+
 /* exactly_once: produce the records of finished messages below the
  * watermark and commit the watermark, in one transaction. */
 static void run_transaction(tg_kclient_t *c, bool only_revoked,
@@ -579,6 +595,9 @@ static void run_transaction(tg_kclient_t *c, bool only_revoked,
     pthread_mutex_unlock(&c->txn_mu);
     return;
   }
+  /* the whole round, retries included, stays well inside max.poll.interval.ms:
+   * this thread is the one that polls */
+  int64_t until = tg_mono_ms() + c->conf.kafka.max_poll_interval_ms / 3;
   rd_kafka_error_t *e = rd_kafka_begin_transaction(c->prod);
   bool begun = !e, committing = false;
   int records = 0;
@@ -587,25 +606,25 @@ static void run_transaction(tg_kclient_t *c, bool only_revoked,
       if (!e && send_record(c, &o->recs[i], NULL) != RD_KAFKA_RESP_ERR_NO_ERROR)
         e = rd_kafka_error_new(RD_KAFKA_RESP_ERR__STATE, "produce refused");
   rd_kafka_consumer_group_metadata_t *md = e ? NULL : rd_kafka_consumer_group_metadata(c->cons);
-  for (int tries = 0; !e && tries < TXN_TRIES; tries++) { /* a retriable error: call again */
-    e = rd_kafka_send_offsets_to_transaction(c->prod, l, md, TXN_TIMEOUT_MS);
-    if (!e || !rd_kafka_error_is_retriable(e) || tries + 1 == TXN_TRIES)
+  for (int tries = 0; !e; tries++) { /* a retriable error: call again while time is left */
+    e = rd_kafka_send_offsets_to_transaction(c->prod, l, md, txn_wait(until));
+    if (!e || !rd_kafka_error_is_retriable(e) || tries + 1 >= TXN_TRIES || !txn_wait(until))
       break;
     rd_kafka_error_destroy(e);
     e = NULL;
   }
   if (md)
     rd_kafka_consumer_group_metadata_destroy(md);
-  for (int tries = 0; !e && tries < TXN_TRIES; tries++) {
+  for (int tries = 0; !e; tries++) {
     committing = true;
-    e = rd_kafka_commit_transaction(c->prod, TXN_TIMEOUT_MS);
-    if (!e || !rd_kafka_error_is_retriable(e) || tries + 1 == TXN_TRIES)
+    e = rd_kafka_commit_transaction(c->prod, txn_wait(until));
+    if (!e || !rd_kafka_error_is_retriable(e) || tries + 1 >= TXN_TRIES || !txn_wait(until))
       break;
     rd_kafka_error_destroy(e);
     e = NULL;
   }
-  pthread_mutex_lock(&c->mu);
   if (!e) {
+    pthread_mutex_lock(&c->mu);
     mark_sent(c, l, true);
     pthread_mutex_unlock(&c->mu);
     /* The same offsets once more, outside the transaction: on a real cluster
@@ -624,15 +643,17 @@ static void run_transaction(tg_kclient_t *c, bool only_revoked,
     /* Aborted, the records wait for the next round. A commit whose outcome
      * is unknown (retries ran out) must not be aborted nor repeated with
      * these records: the client stops, and a restart's init_transactions
-     * settles it (the records' jobs run again if it did not commit). */
+     * settles it (the records' jobs run again if it did not commit). mu is
+     * not held here: an abort flushes, which serves callbacks that take it. */
     bool settled = false;
     if (!rd_kafka_error_is_fatal(e) && begun && !(committing && rd_kafka_error_is_retriable(e))) {
       rd_kafka_error_t *a = NULL;
+      int64_t abort_until = tg_mono_ms() + TXN_TIMEOUT_MS;
       for (int tries = 0; tries < TXN_TRIES; tries++) {
         if (a)
           rd_kafka_error_destroy(a);
-        if (!(a = rd_kafka_abort_transaction(c->prod, TXN_TIMEOUT_MS)) ||
-            !rd_kafka_error_is_retriable(a))
+        if (!(a = rd_kafka_abort_transaction(c->prod, txn_wait(abort_until))) ||
+            !rd_kafka_error_is_retriable(a) || !txn_wait(abort_until))
           break;
       }
       settled = !a;
@@ -645,11 +666,11 @@ static void run_transaction(tg_kclient_t *c, bool only_revoked,
       settled = true; /* nothing was begun: nothing to undo */
     }
     if (settled) {
+      pthread_mutex_lock(&c->mu);
       *tail = c->outs;
       c->outs = take;
       pthread_mutex_unlock(&c->mu);
     } else {
-      pthread_mutex_unlock(&c->mu);
       kouts_free(take);
       break_client(c, "kafka transaction", rd_kafka_error_string(e));
     }
@@ -694,7 +715,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
    * assignment. So the periodic commit pauses from a refused commit or a
    * cooperative revoke (a second join follows it) until partitions come. */
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS &&
-      (parts->cnt > 0 || !coop || --c->assigns_to_wait <= 0))
+      (!coop || c->assigns_to_wait <= 0 || --c->assigns_to_wait == 0))
     c->commit_hold_until = 0;
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     pthread_mutex_lock(&c->mu);

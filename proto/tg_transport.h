@@ -359,6 +359,18 @@ tg_err_t tg_transport_ack_if_done(tg_transport_t *t, const tg_delivery_t *d, int
 void tg_transport_abandon(tg_transport_t *t, const tg_delivery_t *d, const char *why);
 
 /**
+ * tg_transport_broken() - whether the handle failed for good (a fenced
+ * Kafka producer, a fatal client error, a job it had to abandon): only a
+ * restart helps. Redis handles never are: their errors pass.
+ * @t:   the handle
+ * @why: set to the reason when broken
+ * @n:   its size
+ *
+ * Return: true when broken.
+ */
+bool tg_transport_broken(tg_transport_t *t, char *why, size_t n);
+
+/**
  * tg_transport_extend_lease() - reset the idle time of a delivery being worked on
  * @t:      the handle
  * @d:      the delivery

@@ -347,6 +347,10 @@ static int prepare_deliveries(tg_transport_t *t, tg_delivery_t *d, int count) {
 
 bool tg_transport_history_done(const tg_transport_t *t) { return t->ops->history_done(t); }
 
+bool tg_transport_broken(tg_transport_t *t, char *why, size_t n) {
+  return t->ops->broken && t->ops->broken(t, why, n);
+}
+
 void tg_transport_abandon(tg_transport_t *t, const tg_delivery_t *d, const char *why) {
   if (t->ops->abandon)
     t->ops->abandon(t, d, why);

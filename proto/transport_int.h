@@ -77,6 +77,8 @@ struct tg_transport_ops {
                         struct tg_sink_frame **out, int *n_out, char *errstr, size_t n);
   /* optional: the worker gave up finishing a delivery (NULL: it stays pending) */
   void (*abandon)(tg_transport_t *t, const tg_delivery_t *d, const char *why);
+  /* optional: true when the handle can never work again (NULL: never) */
+  bool (*broken)(tg_transport_t *t, char *why, size_t n);
 };
 
 struct tg_transport_s {

@@ -44,6 +44,8 @@ static tg_err_t put_records(tg_transport_t *t, const struct tg_put_req *reqs, in
                             uint64_t *indexes, char *errstr, size_t n) {
   struct tg_krec *recs = calloc((size_t)count, sizeof(*recs));
   int64_t *offsets = calloc((size_t)count, sizeof(*offsets));
+  for (int i = 0; offsets && i < count; i++)
+    offsets[i] = -1; /* not produced */
   if (!recs || !offsets) {
     free(recs);
     free(offsets);
@@ -62,7 +64,7 @@ static tg_err_t put_records(tg_transport_t *t, const struct tg_put_req *reqs, in
   if (err == TG_OK)
     err = tg_kclient_produce(KC(t), recs, count, offsets, NULL, errstr, n);
   for (int i = 0; i < count; i++) /* the index of a record: its offset + 1 (0: unknown) */
-    indexes[i] = err == TG_OK || offsets[i] >= 0 ? (uint64_t)(offsets[i] + 1) : 0;
+    indexes[i] = offsets[i] >= 0 ? (uint64_t)(offsets[i] + 1) : 0;
   free(recs);
   free(offsets);
   return err;
@@ -308,6 +310,10 @@ static void k_abandon(tg_transport_t *t, const tg_delivery_t *d, const char *why
   tg_kclient_break(KC(t), msg);
 }
 
+static bool k_broken(tg_transport_t *t, char *why, size_t n) {
+  return !tg_kclient_healthy(KC(t), why, n);
+}
+
 static tg_err_t k_ack_if_done(tg_transport_t *t, const tg_delivery_t *d, int64_t generation,
                               bool *acked, char *errstr, size_t n) {
   (void)t, (void)d, (void)generation, (void)errstr, (void)n;
@@ -474,4 +480,5 @@ const struct tg_transport_ops tg_transport_kafka = {
   .get_result = k_get_result,
   .read_sink = k_read_sink,
   .abandon = k_abandon,
+  .broken = k_broken,
 };

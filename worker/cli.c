@@ -217,8 +217,10 @@ int tg_worker_main(int argc, char **argv, const struct tg_stage_set *stages) {
     rc = tg_worker_run(w, &stop_requested);
     if (rc == TG_WORKER_HANDED_BACK) { /* threads are still inside remote calls */
       fflush(NULL);
-      _exit(0);
+      _exit(tg_worker_broken(w) ? 1 : 0);
     }
+    if (rc == 0 && tg_worker_broken(w))
+      rc = 1; /* the orchestrator restarts it */
   }
   tg_worker_destroy(w);
   return rc;

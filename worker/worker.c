@@ -457,6 +457,14 @@ static void refresh_leases(tg_worker_t *w) {
 
 static void housekeeping_round(tg_worker_t *w) {
   char errstr[512];
+  if (!atomic_load(&w->queue_broken) && tg_transport_broken(w->keeper, errstr, sizeof(errstr))) {
+    pthread_mutex_lock(&w->lock);
+    snprintf(w->queue_broken_why, sizeof(w->queue_broken_why), "%s", errstr);
+    pthread_mutex_unlock(&w->lock);
+    atomic_store(&w->queue_broken, true);
+    tg_log(TG_ERROR, "event=queue_broken err=\"%s\" (draining, then exit 1: a restart "
+                     "reconnects)", errstr);
+  }
   if (tg_transport_heartbeat(w->keeper, tg_now_ms(), errstr, sizeof(errstr)) != TG_OK)
     tg_log(TG_WARN, "event=heartbeat_failed err=\"%s\"", errstr);
   if (w->conf.housekeeping) {
@@ -534,6 +542,12 @@ static void *keeper_main(void *arg) {
 
 static bool ready(void *ctx, char *why, size_t n) {
   tg_worker_t *w = ctx;
+  if (atomic_load(&w->queue_broken)) {
+    pthread_mutex_lock(&w->lock);
+    snprintf(why, n, "queue broken: %s", w->queue_broken_why);
+    pthread_mutex_unlock(&w->lock);
+    return false;
+  }
   if (atomic_load(&w->stopping)) {
     snprintf(why, n, "draining");
     return false;
@@ -622,7 +636,7 @@ int tg_worker_run(tg_worker_t *w, volatile sig_atomic_t *stop) {
          w->st.diffusion->name, w->st.postproc->name, w->st.storage->name, c->diffusion_slots,
          c->max_in_flight);
 
-  while (!*stop)
+  while (!*stop && !atomic_load(&w->queue_broken))
     tg_sleep_ms(50);
 
   /* drain: stop taking, let in-flight jobs finish within the grace period */
@@ -658,6 +672,8 @@ int tg_worker_run(tg_worker_t *w, volatile sig_atomic_t *stop) {
   tg_log(TG_INFO, "event=worker_stopped handed_back=0");
   return 0;
 }
+
+bool tg_worker_broken(tg_worker_t *w) { return atomic_load(&w->queue_broken); }
 
 int tg_worker_once(tg_worker_t *w, tg_trip_t *trip, char **out) {
   char errstr[256];

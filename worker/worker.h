@@ -66,6 +66,15 @@ int tg_worker_main(int argc, char **argv, const struct tg_stage_set *stages);
 int tg_worker_run(tg_worker_t *w, volatile sig_atomic_t *stop);
 
 /**
+ * tg_worker_broken() - whether tg_worker_run() stopped because the queue
+ * transport failed for good (the process should exit 1 and be restarted)
+ * @w: the worker
+ *
+ * Return: true then.
+ */
+bool tg_worker_broken(tg_worker_t *w);
+
+/**
  * tg_worker_once() - one trip through the pipeline without a queue
  * @w:    the worker (created with queue == false)
  * @trip: the trip (ownership passes to the worker)

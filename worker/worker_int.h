@@ -76,6 +76,8 @@ struct tg_worker_s {
   struct job *reclaimed;           /* admitted by the keeper, dispatched by the consumer */
   atomic_bool stopping;
   atomic_bool queue_ok;
+  atomic_bool queue_broken;     /* the transport failed for good: drain and exit 1 */
+  char queue_broken_why[512];   /* under lock */
   atomic_bool diffusion_ok;
   char diffusion_why[256];
   tg_http_t *http;

@@ -197,8 +197,11 @@ def kill_mid_batch(e, exactly_once):
     extra = {"kafka_exactly_once": "true"} if exactly_once else {}
     w1 = e.kworker(name="w1", diffusion_slots=2, **extra)
     w2 = e.kworker(name="w2", diffusion_slots=2, **extra)
+    e.wait(lambda: re.search(r"kafka_assigned env=dev partitions=[1-9]", e.log(w1)) and
+           re.search(r"kafka_assigned env=dev partitions=[1-9]", e.log(w2)), 60,
+           "both workers to get partitions")
     ids = e.put_n(16)
-    e.wait(lambda: "event=job_succeeded" in e.log(w1) and len(taken_by(e, w1)) >= 3, 30,
+    e.wait(lambda: "event=job_succeeded" in e.log(w1) and len(taken_by(e, w1)) >= 3, 60,
            "w1 to finish a job and hold more")
     e.kill(w1)
     in_flight = taken_by(e, w1)

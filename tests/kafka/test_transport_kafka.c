@@ -15,6 +15,7 @@
 #include "tg_time.h"
 #include "tg_transport.h"
 #include "tg_trip.h"
+#include "transport_int.h"
 
 #include <librdkafka/rdkafka.h>
 #include <signal.h>
@@ -340,6 +341,17 @@ static void test_refusals(void) {
   snprintf(c.kafka.props, sizeof(c.kafka.props), "ssl.key.password=env:TG_TEST_SECRET\nacks=bogus\n");
   CHECK(tg_transport_new(&c, errstr, sizeof(errstr)) == NULL && strstr(errstr, "acks"));
   CHECK(!strstr(errstr, "hunter2"));
+  /* a client that failed for good says so, and take fails from then on */
+  tg_transport_t *b = open_env("ooo", "c3");
+  char why[300];
+  CHECK(b && !tg_transport_broken(b, why, sizeof(why)));
+  tg_kclient_break(b->backend, "a test breaks it");
+  CHECK(tg_transport_broken(b, why, sizeof(why)) && strstr(why, "a test breaks it"));
+  tg_delivery_t *d = NULL;
+  int nd = 0;
+  CHECK(tg_transport_take(b, 1, 100, &d, &nd, errstr, sizeof(errstr)) == TG_ERR_TRANSPORT &&
+        strstr(errstr, "a test breaks it"));
+  tg_transport_destroy(b);
 }
 
 
@@ -438,13 +450,15 @@ static void test_paused_assignment_lost(void) {
   tg_kclient_put(k);
 }
 
-/* exactly_once: EndTxn answered with retriable errors: the commit is called
- * again, nothing jams, every result becomes visible once. */
+/* exactly_once: EndTxn answered with retriable errors (librdkafka retries
+ * them) and a transaction that must be aborted: its records wait for the
+ * next one, nothing jams, every result becomes visible once. */
 static void test_transaction_retried(void) {
   CHECK(mock("topic tripgen-etx-in 1") && mock("topic tripgen-etx-out 1"));
   produce_raw("tripgen-etx-in", 6, 1);
   tg_kclient_t *k = client("etx", 16, true);
   CHECK(mock("errors 26 15,15,15")); /* EndTxn: COORDINATOR_NOT_AVAILABLE three times */
+  CHECK(mock("errors 24 29"));       /* AddPartitionsToTxn: TOPIC_AUTHORIZATION_FAILED: abort */
   CHECK(drain(k, 6, 15000, NULL) == 6);
   int64_t lag = -1;
   int64_t until = tg_mono_ms() + 15000;
