@@ -75,8 +75,9 @@ struct tg_kclient {
   int held;                     /* received and not finished: buffered + running */
   uint64_t next_epoch;
   uint64_t assign_gen;          /* bumped by each assignment change */
-  bool paused;
+  bool paused;                  /* consumer thread only */
   uint64_t paused_gen;
+  int paused_now;               /* partitions paused, for stats (under mu) */
   int64_t commit_hold_until;    /* monotonic ms: no periodic commit while the group rebalances */
   int assigns_to_wait;          /* assign callbacks that end a cooperative revoke's hold */
   struct kout *outs;            /* exactly_once: records waiting for their transaction */
@@ -810,6 +811,9 @@ static void apply_pause(tg_kclient_t *c) {
   if (want != c->paused)
     tg_log(TG_INFO, "event=kafka_%s env=%s held=%d partitions=%d", want ? "paused" : "resumed",
            c->conf.env, held, l->cnt);
+  pthread_mutex_lock(&c->mu);
+  c->paused_now = want ? l->cnt : 0;
+  pthread_mutex_unlock(&c->mu);
   rd_kafka_topic_partition_list_destroy(l);
   c->paused = want;
   c->paused_gen = gen;
@@ -1242,6 +1246,17 @@ tg_err_t tg_kclient_read(tg_kclient_t *c, enum tg_ktopic t, bool beginning, int 
 }
 
 void tg_kclient_break(tg_kclient_t *c, const char *why) { break_client(c, "kafka", why); }
+
+bool tg_kclient_stats(tg_kclient_t *c, struct tg_transport_stats *out) {
+  pthread_mutex_lock(&c->mu);
+  out->held = c->held;
+  out->partitions = 0;
+  for (size_t i = 0; i < c->n_parts; i++)
+    out->partitions += c->parts[i].assigned;
+  out->paused = c->paused_now < out->partitions ? c->paused_now : out->partitions;
+  pthread_mutex_unlock(&c->mu);
+  return c->cons != NULL;
+}
 
 bool tg_kclient_healthy(tg_kclient_t *c, char *errstr, size_t n) {
   pthread_mutex_lock(&c->mu);

@@ -218,6 +218,15 @@ tg_err_t tg_kclient_read(tg_kclient_t *c, enum tg_ktopic t, bool beginning, int 
 void tg_kclient_break(tg_kclient_t *c, const char *why);
 
 /**
+ * tg_kclient_stats() - records held, partitions assigned and paused
+ * @c:   the client
+ * @out: filled
+ *
+ * Return: false before the consumer started.
+ */
+bool tg_kclient_stats(tg_kclient_t *c, struct tg_transport_stats *out);
+
+/**
  * tg_kclient_healthy() - false after a fatal client error (fenced producer,
  * fatal idempotence error): the process should restart
  * @c:      the client

@@ -104,6 +104,13 @@ struct tg_depth {
   int64_t active_workers;       /* workers whose heartbeat is within worker_window_ms */
 };
 
+/* What a Kafka handle's consumer holds now (for the worker's /metrics). */
+struct tg_transport_stats {
+  int held;                     /* records received and not finished (buffered + running) */
+  int partitions;               /* partitions assigned to this consumer */
+  int paused;                   /* of them, paused at the in-flight cap */
+};
+
 /* The consumer that the scheduler parks reclaimed entries under until a
  * worker's take() claims them (never a worker's own name). */
 #define TG_TRANSPORT_PARKED_CONSUMER "tripgen-reclaimed"
@@ -369,6 +376,15 @@ void tg_transport_abandon(tg_transport_t *t, const tg_delivery_t *d, const char 
  * Return: true when broken.
  */
 bool tg_transport_broken(tg_transport_t *t, char *why, size_t n);
+
+/**
+ * tg_transport_stats() - the consumer's holdings, where the backend has them
+ * @t:   the handle
+ * @out: filled
+ *
+ * Return: true on Kafka (once its consumer runs), false on Redis.
+ */
+bool tg_transport_stats(tg_transport_t *t, struct tg_transport_stats *out);
 
 /**
  * tg_transport_extend_lease() - reset the idle time of a delivery being worked on

@@ -347,6 +347,11 @@ static int prepare_deliveries(tg_transport_t *t, tg_delivery_t *d, int count) {
 
 bool tg_transport_history_done(const tg_transport_t *t) { return t->ops->history_done(t); }
 
+bool tg_transport_stats(tg_transport_t *t, struct tg_transport_stats *out) {
+  memset(out, 0, sizeof(*out));
+  return t->ops->stats && t->ops->stats(t, out);
+}
+
 bool tg_transport_broken(tg_transport_t *t, char *why, size_t n) {
   return t->ops->broken && t->ops->broken(t, why, n);
 }

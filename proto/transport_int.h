@@ -79,6 +79,8 @@ struct tg_transport_ops {
   void (*abandon)(tg_transport_t *t, const tg_delivery_t *d, const char *why);
   /* optional: true when the handle can never work again (NULL: never) */
   bool (*broken)(tg_transport_t *t, char *why, size_t n);
+  /* optional: the consumer's holdings (NULL: none to report) */
+  bool (*stats)(tg_transport_t *t, struct tg_transport_stats *out);
 };
 
 struct tg_transport_s {

@@ -310,6 +310,10 @@ static void k_abandon(tg_transport_t *t, const tg_delivery_t *d, const char *why
   tg_kclient_break(KC(t), msg);
 }
 
+static bool k_stats(tg_transport_t *t, struct tg_transport_stats *out) {
+  return tg_kclient_stats(KC(t), out);
+}
+
 static bool k_broken(tg_transport_t *t, char *why, size_t n) {
   return !tg_kclient_healthy(KC(t), why, n);
 }
@@ -481,4 +485,5 @@ const struct tg_transport_ops tg_transport_kafka = {
   .read_sink = k_read_sink,
   .abandon = k_abandon,
   .broken = k_broken,
+  .stats = k_stats,
 };

@@ -140,6 +140,32 @@ void tg_metrics_inflight(enum tg_stage_id s, int delta) {
 
 void tg_metrics_count_taken(int n) { atomic_fetch_add(&taken, n); }
 
+static atomic_bool queue_known;
+static atomic_int queue_held, queue_partitions, queue_paused;
+
+void tg_metrics_queue(const struct tg_transport_stats *st) {
+  atomic_store(&queue_held, st->held);
+  atomic_store(&queue_partitions, st->partitions);
+  atomic_store(&queue_paused, st->paused);
+  atomic_store(&queue_known, true);
+}
+
+static void render_queue(FILE *f, const char *env) {
+  if (!atomic_load(&queue_known))
+    return;
+  fprintf(f, "# HELP tripgen_kafka_records_held Records received and not finished "
+             "(buffered + running).\n# TYPE tripgen_kafka_records_held gauge\n"
+             "tripgen_kafka_records_held{env=\"%s\"} %d\n"
+             "# HELP tripgen_kafka_partitions_assigned Partitions this worker consumes.\n"
+             "# TYPE tripgen_kafka_partitions_assigned gauge\n"
+             "tripgen_kafka_partitions_assigned{env=\"%s\"} %d\n"
+             "# HELP tripgen_kafka_partitions_paused Partitions paused at kafka.max_in_flight.\n"
+             "# TYPE tripgen_kafka_partitions_paused gauge\n"
+             "tripgen_kafka_partitions_paused{env=\"%s\"} %d\n",
+          env, atomic_load(&queue_held), env, atomic_load(&queue_partitions), env,
+          atomic_load(&queue_paused));
+}
+
 void tg_metrics_render(FILE *f, const char *env) {
   fprintf(f, "# HELP tripgen_jobs_total Jobs that left this worker, by outcome and error code.\n"
              "# TYPE tripgen_jobs_total counter\n");
@@ -164,6 +190,7 @@ void tg_metrics_render(FILE *f, const char *env) {
     fprintf(f, "tripgen_stage_inflight{env=\"%s\",stage=\"%s\"} %d\n", env, tg_stage_name(s),
             atomic_load(&stage_inflight[s]));
   render_providers(f, env);
+  render_queue(f, env);
   fprintf(f, "# HELP tripgen_stage_duration_seconds Time one job spent in a stage.\n"
              "# TYPE tripgen_stage_duration_seconds histogram\n");
   for (int s = 0; s < TG_STAGE__COUNT; s++) {

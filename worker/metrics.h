@@ -8,6 +8,7 @@
 #define TG_METRICS_H
 
 #include "tg_err.h"
+#include "tg_transport.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -105,6 +106,13 @@ void tg_metrics_limit_wait(const char *backend, int64_t ms);
  * @max:   steps in all
  */
 void tg_metrics_diffusion_progress(int value, int max);
+
+/**
+ * tg_metrics_queue() - the queue consumer's holdings (Kafka), refreshed by
+ * the housekeeping thread
+ * @st: the numbers
+ */
+void tg_metrics_queue(const struct tg_transport_stats *st);
 
 /**
  * tg_metrics_render() - the metrics in Prometheus text format

@@ -467,6 +467,9 @@ static void housekeeping_round(tg_worker_t *w) {
   }
   if (tg_transport_heartbeat(w->keeper, tg_now_ms(), errstr, sizeof(errstr)) != TG_OK)
     tg_log(TG_WARN, "event=heartbeat_failed err=\"%s\"", errstr);
+  struct tg_transport_stats qs;
+  if (tg_transport_stats(w->keeper, &qs))
+    tg_metrics_queue(&qs);
   if (w->conf.housekeeping) {
     int promoted = 0;
     if (tg_transport_promote_due(w->keeper, tg_now_ms(), 100, &promoted, errstr,

@@ -252,6 +252,13 @@ def test_pause_long_jobs(e):
     e.start_standin("--latency-ms", "2500")
     w = e.kworker(kafka_max_in_flight=2, kafka_max_poll_interval_ms=6000, queue_take_batch=1)
     ids = e.put_n(5)
+
+    def gauge(name):
+        m = re.search(r"^%s\{env=\"dev\"\} (\d+)" % name, e.http_get(w, "/metrics")[1], re.M)
+        return int(m.group(1)) if m else None
+    e.wait(lambda: gauge("tripgen_kafka_records_held") == 2 and
+           gauge("tripgen_kafka_partitions_paused") == 1, 20, "/metrics to show the pause")
+    check(gauge("tripgen_kafka_partitions_assigned") == 1, "one partition")
     frames = e.results(5, timeout=90)
     c = counts(frames)
     check(set(c) == set(ids) and all(v == 1 for v in c.values()), "each once: %s" % c)
