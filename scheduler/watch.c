@@ -264,26 +264,33 @@ static void watch_done(struct watch *w) {
 }
 
 int sch_op_watch_stream(sch_server_t *s, struct mg_connection *c, struct sch_request *r) {
-  struct watch w;
+  /* on the heap: a watch holds a whole request (~10 KiB), and civetweb's
+   * worker threads have small stacks (an ASan build overflowed them) */
+  struct watch *w = calloc(1, sizeof(*w));
   char errstr[256];
-  memset(&w, 0, sizeof(w));
-  w.srv = s;
-  w.conn = c;
-  w.req = *r;
-  w.req.tags = json_incref(r->tags);
-  int status = watch_setup(s, &w, errstr, sizeof(errstr));
+  if (!w) {
+    sch_reply_text(c, 503, "out of memory");
+    return 503;
+  }
+  w->srv = s;
+  w->conn = c;
+  w->req = *r;
+  w->req.tags = json_incref(r->tags);
+  int status = watch_setup(s, w, errstr, sizeof(errstr));
   if (status) {
-    sch_request_clear(&w.req);
+    sch_request_clear(&w->req);
+    free(w);
     sch_reply_text(c, status, errstr);
     return status;
   }
-  w.fd = find_socket(mg_get_request_info(c));
+  w->fd = find_socket(mg_get_request_info(c));
   mg_printf(c, "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
                "Transfer-Encoding: chunked\r\nCache-Control: no-store\r\n"
                "Connection: close\r\n\r\n");
-  watch_loop(&w);
+  watch_loop(w);
   mg_write(c, "0\r\n\r\n", 5); /* the last chunk: the stream has ended */
-  watch_done(&w);
+  watch_done(w);
+  free(w);
   return 200;
 }
 
