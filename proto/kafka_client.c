@@ -114,6 +114,38 @@ bool tg_kafka_secret_name(const char *name) {
   return false;
 }
 
+bool tg_kafka_props_from_json(const json_t *obj, const char *path, char *out, size_t size,
+                              char *errstr, size_t n) {
+  size_t o = 0;
+  const char *name;
+  json_t *x;
+  out[0] = '\0';
+  json_object_foreach((json_t *)obj, name, x) {
+    const char *val = json_is_string(x) ? json_string_value(x) : NULL;
+    if (!val || !*name || strpbrk(name, "=\n;")) {
+      snprintf(errstr, n, "%s.%s: expected a string value and a plain property name", path, name);
+      return false;
+    }
+    bool indirect = strncmp(val, "env:", 4) == 0 || strncmp(val, "file:", 5) == 0;
+    if (!indirect && tg_kafka_secret_name(name)) {
+      snprintf(errstr, n, "%s.%s: secrets come from the environment or a file: write "
+                          "\"env:NAME\" or \"file:PATH\"", path, name);
+      return false;
+    }
+    if (strchr(val, '\n')) {
+      snprintf(errstr, n, "%s.%s: a value may not hold a newline", path, name);
+      return false;
+    }
+    int w = snprintf(out + o, size - o, "%s=%s\n", name, val);
+    if (w < 0 || (size_t)w >= size - o) {
+      snprintf(errstr, n, "%s: longer than %zu bytes", path, size - 1);
+      return false;
+    }
+    o += (size_t)w;
+  }
+  return true;
+}
+
 /* A property whose value must never appear in a message (wider: any key). */
 static bool secret_property(const char *name) {
   return tg_kafka_secret_name(name) || strstr(name, "key");

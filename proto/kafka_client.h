@@ -15,6 +15,8 @@
 #include "tg_err.h"
 #include "tg_transport.h"
 
+#include <jansson.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -61,6 +63,22 @@ struct tg_kmsg {
  * Return: true for a secret.
  */
 bool tg_kafka_secret_name(const char *name);
+
+/**
+ * tg_kafka_props_from_json() - a config's object of librdkafka properties as
+ * the "name=value" lines of tg_kafka_conf.props
+ * @obj:    the JSON object (string values)
+ * @path:   its config key, for messages
+ * @out:    the lines
+ * @size:   its size
+ * @errstr: reason on failure (a literal secret is refused, never echoed)
+ * @n:      its size
+ *
+ * Return: true when every property is a plain name with a string value, and
+ * every secret (tg_kafka_secret_name()) is given as "env:NAME" or "file:PATH".
+ */
+bool tg_kafka_props_from_json(const json_t *obj, const char *path, char *out, size_t size,
+                              char *errstr, size_t n);
 
 /**
  * tg_kafka_topic_name() - a configured topic name with "{env}" replaced, checked

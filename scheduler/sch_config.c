@@ -149,29 +149,11 @@ static bool load_kafka(json_t *o, const char *path, struct sch_service_conf *s, 
   }
   if (!tg_v_child(k, kp, "conf", JSON_OBJECT, false, false, &props, errstr, n))
     return false;
-  const char *name;
-  json_t *x;
-  size_t o_len = 0;
-  json_object_foreach(props, name, x) {
-    const char *val = json_is_string(x) ? json_string_value(x) : NULL;
-    bool indirect = val && (!strncmp(val, "env:", 4) || !strncmp(val, "file:", 5));
-    if (!val || strchr(val, '\n') || strpbrk(name, "=\n")) {
-      snprintf(errstr, n, "%s.conf.%s: expected a string", kp, name);
-      return false;
-    }
-    if (!indirect && tg_kafka_secret_name(name)) {
-      snprintf(errstr, n, "%s.conf.%s: secrets come from the environment or a file: write "
-                          "\"env:NAME\" or \"file:PATH\"", kp, name);
-      return false;
-    }
-    int w = snprintf(s->kafka.props + o_len, sizeof(s->kafka.props) - o_len, "%s=%s\n", name,
-                     val);
-    if (w < 0 || (size_t)w >= sizeof(s->kafka.props) - o_len) {
-      snprintf(errstr, n, "%s.conf: too long", kp);
-      return false;
-    }
-    o_len += (size_t)w;
-  }
+  char cp[100];
+  snprintf(cp, sizeof(cp), "%s.conf", kp);
+  if (props && !tg_kafka_props_from_json(props, cp, s->kafka.props, sizeof(s->kafka.props),
+                                         errstr, n))
+    return false;
   s->on_kafka = true;
   return true;
 }

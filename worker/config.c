@@ -410,35 +410,8 @@ static tg_err_t set_json(struct tg_worker_conf *c, const char *key, json_t *v, c
       snprintf(errstr, n, "%s: expected an object of strings, got %s", key, tg_json_type_name(v));
       return TG_ERR_INVAL;
     }
-    char *dst = (char *)c + p->off;
-    size_t o = 0;
-    const char *name;
-    json_t *x;
-    dst[0] = '\0';
-    json_object_foreach(v, name, x) {
-      if (!json_is_string(x) || !*name || strpbrk(name, "=\n;")) {
-        snprintf(errstr, n, "%s.%s: expected a string value and a plain property name", key, name);
-        return TG_ERR_INVAL;
-      }
-      const char *val = json_string_value(x);
-      bool indirect = strncmp(val, "env:", 4) == 0 || strncmp(val, "file:", 5) == 0;
-      if (!indirect && tg_kafka_secret_name(name)) {
-        snprintf(errstr, n, "%s.%s: secrets come from the environment or a file: write "
-                            "\"env:NAME\" or \"file:PATH\"", key, name);
-        return TG_ERR_INVAL;
-      }
-      if (strchr(val, '\n')) {
-        snprintf(errstr, n, "%s.%s: a value may not hold a newline", key, name);
-        return TG_ERR_INVAL;
-      }
-      int w = snprintf(dst + o, p->size - o, "%s=%s\n", name, val);
-      if (w < 0 || (size_t)w >= p->size - o) {
-        snprintf(errstr, n, "%s: longer than %zu bytes", key, p->size - 1);
-        return TG_ERR_INVAL;
-      }
-      o += (size_t)w;
-    }
-    return TG_OK;
+    return tg_kafka_props_from_json(v, key, (char *)c + p->off, p->size, errstr, n) ? TG_OK
+                                                                                 : TG_ERR_INVAL;
   }
   case P_BOOL:
     if (!json_is_boolean(v)) {
