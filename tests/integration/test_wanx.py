@@ -319,7 +319,26 @@ def test_deadline_gives_up_and_cancels(e):
     task_id = err["message"].split()[2]
     with open(os.path.join(e.dir, "dashscope-standin.log")) as f:
         check("POST /api/v1/tasks/%s/cancel" % task_id in f.read(), "a cancel was sent")
-    check("event=wanx_cancel request_id=slow-1 task_id=%s" % task_id in e.log(w), "logged")
+    check("event=wanx_cancel request_id=slow-1 task_id=%s status=200" % task_id in e.log(w),
+          "logged")
+    check(answered(e, "cancel") == {"200": 1}, "the pending task was canceled")
+
+
+def test_deadline_during_a_hung_poll(e):
+    # the deadline comes while a poll is waiting for its answer: the job fails as a task
+    # not finished in time, not as a poll that timed out after a few milliseconds
+    e.start_dashscope()
+    e.ds_set(task_ms=60000, fail="hang", fail_routes=["task"])
+    w = e.start_worker(retry_max_attempts=1, diffusion_timeout_ms=1500)
+    rid = put(e, "hung-1")
+    r = result_of(e, rid)
+    err = r["error"]
+    check(err["code"] == "diffusion_failed" and err["retryable"], str(r))
+    check("not finished within the diffusion timeout (still PENDING)" in err["message"],
+          err["message"])
+    task_id = err["message"].split()[2]
+    check("event=wanx_cancel request_id=hung-1 task_id=%s status=200" % task_id in e.log(w),
+          "canceled after the hung poll")
 
 
 def test_size_outside_wanx_range(e):

@@ -17,6 +17,7 @@ Routes (a trailing slash is accepted too); the route names are used by "fail_rou
     openai      POST /v1/chat/completions
     submit      POST /api/v1/services/aigc/text2image/image-synthesis
     task        GET  /api/v1/tasks/{task_id}
+    cancel      POST /api/v1/tasks/{task_id}/cancel  (only a PENDING task can be canceled)
     download    GET  /results/{task_id}.png  (more images of one task: {task_id}_{i}.png)
                 GET  /_standin/stats, POST /_standin/reset (not counted in the statistics)
 
@@ -72,11 +73,12 @@ import urllib.parse
 import uuid
 import zlib
 
-API_ROUTES = ("native", "compatible", "openai", "submit", "task")
+API_ROUTES = ("native", "compatible", "openai", "submit", "task", "cancel")
 LLM_ROUTES = ("native", "compatible", "openai")
 ALL_ROUTES = API_ROUTES + ("download",)
 FAMILY = {"native": "dashscope", "submit": "dashscope", "task": "dashscope",
-          "compatible": "compatible", "openai": "openai", "download": "oss"}
+          "cancel": "dashscope", "compatible": "compatible", "openai": "openai",
+          "download": "oss"}
 
 # which fault modes each route can show
 _COMMON = {"throttle", "quota", "http500", "http502_html", "hang", "reset", "malformed"}
@@ -86,6 +88,7 @@ APPLICABLE = {
     "openai": _COMMON | {"moderation", "bad_param"},
     "submit": _COMMON | {"moderation", "bad_param"},
     "task": _COMMON | {"task_failed", "task_unknown", "moderation"},
+    "cancel": _COMMON,
     "download": {"http500", "http502_html", "hang", "reset", "malformed"},
 }
 FAIL_MODES = ("throttle", "quota", "http500", "http502_html", "hang", "reset", "malformed",
@@ -97,6 +100,7 @@ ROUTE_TABLE = [
     ("POST", re.compile(r"^/v1/chat/completions$"), "openai"),
     ("POST", re.compile(r"^/api/v1/services/aigc/text2image/image-synthesis$"), "submit"),
     ("GET", re.compile(r"^/api/v1/tasks/([^/]+)$"), "task"),
+    ("POST", re.compile(r"^/api/v1/tasks/([^/]+)/cancel$"), "cancel"),
     ("GET", re.compile(r"^/results/([0-9a-fA-F-]{36})(?:_(\d+))?\.png$"), "download"),
     ("GET", re.compile(r"^/_standin/stats$"), "_stats"),
     ("POST", re.compile(r"^/_standin/reset$"), "_reset"),
@@ -301,9 +305,12 @@ class Task:
         self.end_t = self.submit_t + task_ms / 1000.0
         self.failed = None          # (code, message) once failed
         self.fail_t = None
+        self.cancel_t = None        # when a cancel request took it out of the queue
         self.counted = True         # submitted since the last stats reset
 
     def status(self, now):
+        if self.cancel_t is not None:
+            return "CANCELED"
         if self.failed:
             return "FAILED"
         if now >= self.end_t:
@@ -313,6 +320,8 @@ class Task:
         return "PENDING"
 
     def running_interval(self, now):
+        if self.cancel_t is not None:       # canceled while PENDING: it never ran
+            return self.start_t, self.start_t
         end = self.fail_t if self.failed else self.end_t
         return self.start_t, min(end, now)
 
@@ -693,6 +702,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.submit(c, data, model)
         if route == "task":
             return self.task(c, match.group(1))
+        if route == "cancel":
+            return self.cancel(c, match.group(1))
         return self.download(c, match.group(1), int(match.group(2) or 0))
 
     def native(self, c, data, model):
@@ -822,11 +833,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         s = t.status(now)
         out = {"task_id": t.id, "task_status": s, "submit_time": ds_time(t.submit_t)}
         body = {"request_id": rid, "output": out}
-        if s != "PENDING":
+        if s not in ("PENDING", "CANCELED"):
             out["scheduled_time"] = ds_time(t.start_t if not t.failed
                                             else min(t.start_t, t.fail_t))
         if s == "RUNNING":
             out["task_metrics"] = {"TOTAL": t.n, "SUCCEEDED": 0, "FAILED": 0}
+        elif s == "CANCELED":
+            out["end_time"] = ds_time(t.cancel_t)
         elif s == "FAILED":
             out["end_time"] = ds_time(t.fail_t)
             out["code"], out["message"] = t.failed
@@ -837,6 +850,24 @@ class Handler(http.server.BaseHTTPRequestHandler):
             out["task_metrics"] = {"TOTAL": t.n, "SUCCEEDED": t.n, "FAILED": 0}
             body["usage"] = {"image_count": t.n}
         self.send(200, body)
+
+    def cancel(self, c, task_id):
+        """Cancel a PENDING task: 200 with only a request_id; any other task (running,
+        ended, unknown) is refused with 400 UnsupportedOperation."""
+        if self.fault(c, "cancel", None):
+            return
+        st = self.st
+        now = time.time()
+        with st.lock:
+            t = st.tasks.get(task_id)
+            pending = t is not None and t.status(now) == "PENDING"
+            if pending:
+                t.cancel_t = now
+        if not pending:
+            return self.send(400, ds_error("UnsupportedOperation",
+                                           "Failed to cancel the task, please confirm if the "
+                                           "task is in PENDING status."))
+        self.send(200, {"request_id": new_id()})
 
     def download(self, c, task_id, index):
         st = self.st

@@ -660,6 +660,32 @@ def test_task_unknown(e):
     eq(poll(e, tid)["output"]["task_status"], "SUCCEEDED", "after fail_times")
 
 
+def test_task_cancel(e):
+    e.ds_set(task_ms=60000)                 # PENDING for 6 s
+    tid = submit(e)
+    s, _, b = jcall(e, "POST", TASKS + tid + "/cancel", b"")
+    eq(s, 200, "cancel a pending task")
+    eq(set(b), {"request_id"}, "cancel answer keys")
+    o = poll(e, tid)["output"]
+    eq(o["task_status"], "CANCELED", "canceled")
+    eq(set(o), {"task_id", "task_status", "submit_time", "end_time"}, "canceled keys")
+    eq(call(e, "GET", "/results/%s.png" % tid, key=None)[0], 404, "no image of a canceled task")
+    refused = ("UnsupportedOperation", "Failed to cancel the task, please confirm if the task "
+               "is in PENDING status.")
+    for what, task_id in (("a canceled task", tid),
+                          ("an unknown task", "6f1d1a4e-0000-4000-8000-000000000000")):
+        s, _, b = jcall(e, "POST", TASKS + task_id + "/cancel", b"")
+        eq(s, 400, what)
+        eq((b["code"], b["message"]), refused, what)
+        check(UUID_RX.match(b["request_id"]), what + ": request_id")
+    e.ds_set(task_ms=100)                   # a task past PENDING cannot be canceled
+    done = submit(e)
+    wait_status(e, done, "SUCCEEDED")
+    eq(jcall(e, "POST", TASKS + done + "/cancel", b"")[0], 400, "a finished task")
+    eq(poll(e, done)["output"]["task_status"], "SUCCEEDED", "still succeeded")
+    eq(call(e, "POST", TASKS + done + "/cancel", b"", key=None)[0], 401, "a key is needed")
+
+
 def test_task_route_faults(e):
     e.ds_set(task_ms=0)
     tid = submit(e)
@@ -799,7 +825,8 @@ TESTS = [test_native_ok, test_native_bad_requests, test_chat_ok, test_chat_bad_r
          test_auth, test_no_auth_routes, test_answer_styles, test_latency,
          test_fault_json_modes, test_fault_http502_malformed, test_fault_reset, test_fault_hang,
          test_fail_routes, test_fail_times, test_max_concurrency, test_submit_validation,
-         test_task_lifecycle, test_task_failed, test_task_unknown, test_task_route_faults,
+         test_task_lifecycle, test_task_failed, test_task_unknown, test_task_cancel,
+         test_task_route_faults,
          test_download_controls, test_max_running, test_trailing_slash_and_unknown, test_stats,
          test_sigterm_removes_port_file]
 

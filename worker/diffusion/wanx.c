@@ -47,6 +47,7 @@
 #define MAX_REDIRECTS 3
 #define MAX_KEY 256
 #define CANCEL_TIMEOUT_MS 2000
+#define DEADLINE_SLACK_MS 20 /* a call ending this close to the deadline ended at it */
 
 /* One entry of wanx.download_hosts, lower case. */
 struct host_rule {
@@ -377,6 +378,13 @@ static void cancel(struct wanx *w, const struct tg_diffusion_req *req, const cha
     tg_blob_free(&resp.body);
 }
 
+/* The failure of a task still queued or running when the job's deadline came. */
+static void not_finished(struct tg_stage_error *err, const char *task_id, const char *status) {
+  tg_stage_fail(err, TG_CODE_DIFFUSION_FAILED, true,
+                "wanx task %s not finished within the diffusion timeout (still %s)", task_id,
+                status);
+}
+
 /* Polls until the task ends. true with the result URL; false with err
  * (after a best-effort cancel when the task may still be queued). */
 static bool wait_task(struct wanx *w, const struct tg_diffusion_req *req, const char *task_id,
@@ -392,6 +400,11 @@ static bool wait_task(struct wanx *w, const struct tg_diffusion_req *req, const 
                                .deadline_ms = req->deadline_mono_ms};
     json_t *root = NULL;
     if (!tg_api_call(&w->provider, &r, &root, err)) {
+      /* a poll the deadline cut short (curl's clock may end it a millisecond or so
+       * early): the task simply did not finish in time */
+      if (err->retryable && req->deadline_mono_ms &&
+          tg_mono_ms() + DEADLINE_SLACK_MS >= req->deadline_mono_ms)
+        not_finished(err, task_id, last);
       cancel(w, req, task_id);
       return false;
     }
@@ -431,9 +444,7 @@ static bool wait_task(struct wanx *w, const struct tg_diffusion_req *req, const 
     if (done)
       return ok;
     if (req->deadline_mono_ms && tg_mono_ms() + w->poll_ms > req->deadline_mono_ms) {
-      tg_stage_fail(err, TG_CODE_DIFFUSION_FAILED, true,
-                    "wanx task %s not finished within the diffusion timeout (still %s)",
-                    task_id, last);
+      not_finished(err, task_id, last);
       cancel(w, req, task_id);
       return false;
     }
