@@ -58,6 +58,13 @@ int64_t tg_now_ms(void);
  */
 int64_t tg_mono_ms(void);
 
+/*
+ * A call whose timeout was cut to the time left before a deadline, and that
+ * ended without an answer this close to the deadline, was ended by the
+ * deadline: curl's own millisecond clock may stop it a little early.
+ */
+#define TG_DEADLINE_SLACK_MS 20
+
 /**
  * tg_sleep_ms() - sleep, resuming after signals
  * @ms: milliseconds

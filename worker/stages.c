@@ -17,6 +17,14 @@ bool tg_job_past_deadline(const struct job *j) {
   return j->d.job && j->d.job->deadline_ms && tg_now_ms() > j->d.job->deadline_ms;
 }
 
+/* Whether a stage that failed retryably was ended by the job's deadline: a
+ * call cut to the time left may end TG_DEADLINE_SLACK_MS early. A permanent
+ * error keeps its own cause. */
+static bool deadline_ended(const struct job *j, const struct tg_stage_error *err) {
+  return err->retryable && j->d.job && j->d.job->deadline_ms &&
+         tg_now_ms() + TG_DEADLINE_SLACK_MS >= j->d.job->deadline_ms;
+}
+
 void tg_job_fail(struct job *j, const char *stage, tg_code_t code, bool retryable,
                  const char *fmt, ...) {
   va_list ap;
@@ -148,7 +156,7 @@ bool tg_stage_run(tg_worker_t *w, enum tg_stage_id s, struct job *j) {
   j->stage_ms[s] = tg_mono_ms() - t0;
   tg_metrics_inflight(s, -1);
   tg_metrics_stage(s, j->stage_ms[s]);
-  if (!ok && tg_job_past_deadline(j)) { /* the deadline, not the backend, ended it */
+  if (!ok && deadline_ended(j, &err)) { /* the deadline, not the backend, ended it */
     tg_stage_fail(&err, TG_CODE_DEADLINE_EXCEEDED, false, "deadline passed during the %s stage",
                   tg_stage_name(s));
   }

@@ -261,6 +261,22 @@ def test_deadline_interrupts_our_running_job(e):
     check(list(hist) == [targets[0]], "the interrupted prompt was ours: %s" % list(hist))
 
 
+def test_deadline_during_a_stalled_poll(e):
+    # the deadline comes while a /history poll waits for its answer: the job fails as a
+    # prompt not finished in time, not as a call that timed out after a few milliseconds
+    e.start_standin("--latency-ms", "3000")
+    e.standin_control(fail="history_hang", fail_times=1)
+    e.start_worker(diffusion_timeout_ms=1500, retry_max_attempts=1, comfyui_follow="poll")
+    e.put(SAMPLES[0])
+    r = e.results(1, timeout=20)[0]
+    msg = r["error"]["message"]
+    check(r["status"] == "failed" and r["error"]["code"] == "diffusion_failed" and
+          r["error"]["retryable"] and "not finished within the diffusion timeout" in msg and
+          "it came during GET /history/" in msg, str(r))
+    check(e.standin_stats().get("history_hung") == 1, "the poll stalled")
+    e.wait(lambda: e.standin_stats().get("interrupted") == 1, 5, "the job to be interrupted")
+
+
 def test_deadline_deletes_our_queued_job(e):
     e.start_standin("--latency-ms", "100")
     e.standin_control(fail="hang", fail_times=1)

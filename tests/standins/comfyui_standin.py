@@ -15,6 +15,8 @@ Standard library only; run with Debian's /usr/bin/python3:
                        [--cache all|last|none] [--checkpoints a.safetensors,b.safetensors]
                        [--stats-file PATH]
 
+Its "temp" and "input" directories are made beside DIR (in DIR's parent directory).
+
 Fault modes (--fail, or "fail" in the control file, which is re-read on every request and
 at the start of every job):
     none           normal behaviour
@@ -31,6 +33,7 @@ at the start of every job):
     ws_drop        once a job has started, every /ws socket is dropped; the job completes
     ws_refuse      GET /ws answers 404 (a proxy without WebSocket support)
     ws_hang        GET /ws is read and never answered (for 40 s)
+    history_hang   GET /history/{prompt_id} is read and never answered (for 40 s)
     ws_garbage     while the sampler runs, the job's socket gets a ping, odd text and binary
                    frames and a 64x64 PNG preview that is not the output image
 "fail_times" (or --fail-times) > 0 limits how often the fault fires; the count restarts
@@ -410,7 +413,8 @@ def paint_png(width, height, seed, text, index, text_chunks):
 # --------------------------------------------------------------------------------------------
 
 FAIL_MODES = ("none", "http500", "reset", "refuse_prompt", "exec_error", "hang", "hang_hard",
-              "bad_png", "truncated_png", "ws_drop", "ws_refuse", "ws_garbage", "ws_hang")
+              "bad_png", "truncated_png", "ws_drop", "ws_refuse", "ws_garbage", "ws_hang",
+              "history_hang")
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 # server.py BinaryEventTypes / send_image's image type numbers
 PREVIEW_IMAGE = 1
@@ -434,8 +438,11 @@ class Standin:
         self.args = args
         self.output_dir = os.path.abspath(args.output_dir)
         os.makedirs(self.output_dir, exist_ok=True)
-        self.temp_dir = tempfile.mkdtemp(prefix="comfyui-standin-temp-")
-        self.input_dir = tempfile.mkdtemp(prefix="comfyui-standin-input-")
+        # beside the output directory, so a harness that removes its own directory after
+        # a SIGKILL leaves nothing behind in /tmp
+        beside = os.path.dirname(self.output_dir)
+        self.temp_dir = tempfile.mkdtemp(prefix="comfyui-standin-temp-", dir=beside)
+        self.input_dir = tempfile.mkdtemp(prefix="comfyui-standin-input-", dir=beside)
         self.stats_file = args.stats_file or os.path.join(self.output_dir, ".stats.json")
         self.catalogue = node_catalogue([c for c in args.checkpoints.split(",") if c])
         self.lock = threading.RLock()
@@ -1019,6 +1026,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if p.startswith("/history/"):
             pid = urllib.parse.unquote(p[len("/history/"):])
             self.st.bump("history_polls")
+            if self.st.fires(self.st.control(), "history_hang"):  # a server that stalls
+                self.st.bump("history_hung")
+                time.sleep(40)
+                self.close_connection = True
+                return None
             with self.st.lock:
                 e = self.st.history.get(pid)
                 out = {pid: json.loads(json.dumps(e))} if e is not None else {}

@@ -23,6 +23,19 @@
 
 static const char *const json_hdr[] = {"Content-Type: application/json", NULL};
 
+/* The failure of a call the diffusion deadline prevented or cut short: once
+ * ComfyUI has the prompt, the prompt did not finish in time. */
+static void out_of_time(const struct cf_job *j, const char *what, const char *when,
+                        const char *method, const char *path, struct tg_stage_error *err) {
+  if (j->prompt_id[0])
+    tg_stage_fail(err, TG_CODE_DIFFUSION_FAILED, true,
+                  "comfyui: prompt %s not finished within the diffusion timeout (it came %s "
+                  "%s %s)", j->prompt_id, when, method, path);
+  else
+    tg_stage_fail(err, TG_CODE_DIFFUSION_FAILED, true,
+                  "comfyui %s: the diffusion timeout came %s %s %s", what, when, method, path);
+}
+
 bool cf_http(struct cf_job *j, const char *what, const char *method, const char *path,
              const char *body, size_t max, int64_t deadline, int retries,
              struct tg_http_resp *resp, struct tg_stage_error *err) {
@@ -37,8 +50,7 @@ bool cf_http(struct cf_job *j, const char *what, const char *method, const char 
     int64_t now = tg_mono_ms(), timeout = j->c->http_timeout_ms, retry_in = 0;
     if (deadline) {
       if (deadline - now <= 0) {
-        tg_stage_fail(err, TG_CODE_DIFFUSION_FAILED, true,
-                      "comfyui %s: diffusion timed out before %s %s", what, method, path);
+        out_of_time(j, what, "before", method, path, err);
         return false;
       }
       if (deadline - now < timeout)
@@ -80,8 +92,12 @@ bool cf_http(struct cf_job *j, const char *what, const char *method, const char 
     }
     if (attempt >= retries || (deadline && tg_mono_ms() + backoff >= deadline)) {
       tg_metrics_provider_call("comfyui", TG_CALL_FAILED);
-      tg_stage_fail(err, TG_CODE_DIFFUSION_FAILED, true, "comfyui %s: %s %s at %s:%d: %s", what,
-                    method, path, s->host, s->port, why);
+      if (!answered && timeout < j->c->http_timeout_ms &&
+          tg_mono_ms() + TG_DEADLINE_SLACK_MS >= deadline)
+        out_of_time(j, what, "during", method, path, err);
+      else
+        tg_stage_fail(err, TG_CODE_DIFFUSION_FAILED, true, "comfyui %s: %s %s at %s:%d: %s",
+                      what, method, path, s->host, s->port, why);
       return false;
     }
     tg_metrics_provider_call("comfyui", TG_CALL_RETRIED);

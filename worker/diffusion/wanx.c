@@ -47,7 +47,6 @@
 #define MAX_REDIRECTS 3
 #define MAX_KEY 256
 #define CANCEL_TIMEOUT_MS 2000
-#define DEADLINE_SLACK_MS 20 /* a call ending this close to the deadline ended at it */
 
 /* One entry of wanx.download_hosts, lower case. */
 struct host_rule {
@@ -400,10 +399,9 @@ static bool wait_task(struct wanx *w, const struct tg_diffusion_req *req, const 
                                .deadline_ms = req->deadline_mono_ms};
     json_t *root = NULL;
     if (!tg_api_call(&w->provider, &r, &root, err)) {
-      /* a poll the deadline cut short (curl's clock may end it a millisecond or so
-       * early): the task simply did not finish in time */
+      /* a poll the deadline cut short: the task simply did not finish in time */
       if (err->retryable && req->deadline_mono_ms &&
-          tg_mono_ms() + DEADLINE_SLACK_MS >= req->deadline_mono_ms)
+          tg_mono_ms() + TG_DEADLINE_SLACK_MS >= req->deadline_mono_ms)
         not_finished(err, task_id, last);
       cancel(w, req, task_id);
       return false;
