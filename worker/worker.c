@@ -3,8 +3,9 @@
  * worker.c - the worker's life: create the stage backends and queue
  * handles, run the consumer thread (takes jobs only while the first stage
  * has room, like EAS's window), one thread pool per stage with bounded
- * queues between them, a finisher thread that publishes, and a
- * housekeeping thread (lease refresh, promote_due, reclaim, readiness).
+ * queues between them, a finisher thread that publishes, a keeper thread
+ * (lease refresh, promote_due, reclaim, heartbeats) and a prober thread
+ * (is the diffusion backend ready, for /readyz).
  * SIGTERM: stop taking, let in-flight jobs finish within the grace period,
  * hand the rest back to the queue, exit 0.
  */
@@ -509,21 +510,17 @@ static void housekeeping_round(tg_worker_t *w) {
       }
     }
   }
-  char why[256] = "";
-  bool ok = w->st.diffusion->ready(w->st.diffusion_state, why, sizeof(why));
-  pthread_mutex_lock(&w->lock);
-  snprintf(w->diffusion_why, sizeof(w->diffusion_why), "%s", why);
-  pthread_mutex_unlock(&w->lock);
-  atomic_store(&w->diffusion_ok, ok);
 }
 
-struct keeper_args {
+struct background_args {
   tg_worker_t *w;
   atomic_bool *quit;
 };
 
+/* The keeper: lease renewals and housekeeping rounds, nothing that waits on a
+ * model server (a slow one must not delay renewals past the visibility timeout). */
 static void *keeper_main(void *arg) {
-  struct keeper_args *a = arg;
+  struct background_args *a = arg;
   tg_worker_t *w = a->w;
   int64_t next_lease = 0, next_round = 0;
   while (!atomic_load(a->quit)) {
@@ -539,6 +536,25 @@ static void *keeper_main(void *arg) {
     int64_t wake = next_lease < next_round ? next_lease : next_round;
     int64_t nap = wake - tg_mono_ms();
     tg_sleep_ms(nap > 100 ? 100 : nap < 1 ? 1 : nap);
+  }
+  return NULL;
+}
+
+/* The prober: asks the diffusion backend whether it is ready (for /readyz),
+ * every housekeeping interval, on its own thread - a probe may take seconds. */
+static void *prober_main(void *arg) {
+  struct background_args *a = arg;
+  tg_worker_t *w = a->w;
+  while (!atomic_load(a->quit)) {
+    char why[256] = "";
+    bool ok = w->st.diffusion->ready(w->st.diffusion_state, why, sizeof(why));
+    pthread_mutex_lock(&w->lock);
+    snprintf(w->diffusion_why, sizeof(w->diffusion_why), "%s", why);
+    pthread_mutex_unlock(&w->lock);
+    atomic_store(&w->diffusion_ok, ok);
+    int64_t next = tg_mono_ms() + w->conf.housekeeping_interval_ms;
+    while (!atomic_load(a->quit) && tg_mono_ms() < next)
+      tg_sleep_ms(20);
   }
   return NULL;
 }
@@ -617,10 +633,10 @@ int tg_worker_run(tg_worker_t *w, volatile sig_atomic_t *stop) {
     nthreads += caps[s];
   pthread_t *threads = calloc((size_t)nthreads, sizeof(*threads));
   struct stage_thread *args = calloc((size_t)nthreads, sizeof(*args));
-  pthread_t consumers[TG_WORKER_MAX_TAKERS], finisher, keeper;
+  pthread_t consumers[TG_WORKER_MAX_TAKERS], finisher, keeper, prober;
   struct consumer_args cargs[TG_WORKER_MAX_TAKERS];
   atomic_bool keeper_quit = false;
-  struct keeper_args ka = {w, &keeper_quit};
+  struct background_args ka = {w, &keeper_quit};
   int t = 0;
   for (int s = 0; s < TG_STAGE__COUNT; s++)
     for (int i = 0; i < caps[s]; i++, t++) {
@@ -629,6 +645,7 @@ int tg_worker_run(tg_worker_t *w, volatile sig_atomic_t *stop) {
     }
   pthread_create(&finisher, NULL, finisher_main, w);
   pthread_create(&keeper, NULL, keeper_main, &ka);
+  pthread_create(&prober, NULL, prober_main, &ka);
   for (int i = 0; i < c->take_threads; i++) {
     cargs[i] = (struct consumer_args){w, w->takers[i]};
     pthread_create(&consumers[i], NULL, consumer_main, &cargs[i]);
@@ -654,6 +671,7 @@ int tg_worker_run(tg_worker_t *w, volatile sig_atomic_t *stop) {
     tg_sleep_ms(20);
   atomic_store(&keeper_quit, true);
   pthread_join(keeper, NULL);
+  pthread_join(prober, NULL);
   if (left > 0) {
     hand_back(w);
     tg_log(TG_WARN, "event=worker_stopped handed_back=%d", left);

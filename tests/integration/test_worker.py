@@ -187,6 +187,30 @@ def test_long_job_keeps_its_lease(e):
           e.log(w2)[-1000:])
 
 
+def test_stalled_readiness_probe_keeps_the_lease(e):
+    # ComfyUI's /system_stats stalls (each readiness probe waits 2 s) while a job runs longer
+    # than the visibility timeout (1.5 s): the lease is still renewed every 0.5 s - the
+    # pending entry's idle time, sampled in Redis, never nears the visibility timeout
+    e.start_standin("--latency-ms", "5000")
+    e.standin_control(fail="stats_hang")
+    w = e.start_worker()
+    rid = e.put("may-day-shanghai.json")[0]
+    e.wait(lambda: e.standin_stats().get("prompts_accepted", 0) >= 1, 10, "the job to start")
+    max_idle, end = 0, time.time() + 20
+    while time.time() < end and e.standin_stats().get("executed", 0) < 1:
+        rows = e.redis_cli("XPENDING", "tripgen:{dev}:in", "workers", "-", "+", "10").split()
+        if len(rows) >= 4:
+            max_idle = max(max_idle, int(rows[2]))
+        time.sleep(0.05)
+    r = e.results(1, timeout=20)[0]
+    check(r["request_id"] == rid and r["status"] == "succeeded", str(r))
+    check(0 < max_idle < 1200, "renewed while the probe stalled: max idle %d ms" % max_idle)
+    check(e.standin_stats().get("stats_hung", 0) >= 1, "the probe did stall")
+    check("lease_lost" not in e.log(w), e.log(w)[-1000:])
+    status, body = e.http_get(w, "/readyz")
+    check(status == 503 and "unreachable" in body, "not ready: %d %s" % (status, body))
+
+
 def test_deadline_exceeded(e):
     # a job whose deadline passes while ComfyUI paints: deadline_exceeded, not retried
     e.start_standin("--latency-ms", "3000")
@@ -257,7 +281,7 @@ def test_two_envs_side_by_side(e):
 
 def test_sigterm_drains_in_flight_jobs(e):
     e.start_standin("--latency-ms", "800")
-    w = e.start_worker()
+    w = e.start_worker(shutdown_grace_ms=30000)
     ids = e.put("may-day-shanghai.json", "winter-harbin-short.json")
     e.wait(lambda: e.standin_stats().get("prompts_accepted", 0) >= 1, 10, "the first job")
     check(e.kill(w, signal.SIGTERM) == 0, "exit 0")

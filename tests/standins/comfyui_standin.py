@@ -34,6 +34,7 @@ at the start of every job):
     ws_refuse      GET /ws answers 404 (a proxy without WebSocket support)
     ws_hang        GET /ws is read and never answered (for 40 s)
     history_hang   GET /history/{prompt_id} is read and never answered (for 40 s)
+    stats_hang     GET /system_stats is read and never answered (for 40 s)
     ws_garbage     while the sampler runs, the job's socket gets a ping, odd text and binary
                    frames and a 64x64 PNG preview that is not the output image
 "fail_times" (or --fail-times) > 0 limits how often the fault fires; the count restarts
@@ -414,7 +415,7 @@ def paint_png(width, height, seed, text, index, text_chunks):
 
 FAIL_MODES = ("none", "http500", "reset", "refuse_prompt", "exec_error", "hang", "hang_hard",
               "bad_png", "truncated_png", "ws_drop", "ws_refuse", "ws_garbage", "ws_hang",
-              "history_hang")
+              "history_hang", "stats_hang")
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 # server.py BinaryEventTypes / send_image's image type numbers
 PREVIEW_IMAGE = 1
@@ -1045,6 +1046,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 n = len(self.st.queue) + (1 if self.st.running else 0)
             return self.send_json({"exec_info": {"queue_remaining": n}})
         if p == "/system_stats":
+            if self.st.fires(self.st.control(), "stats_hang"):
+                self.st.bump("stats_hung")
+                time.sleep(40)
+                self.close_connection = True
+                return None
             return self.send_json(self.system_stats())
         if p == "/object_info":
             return self.send_json({k: object_info_entry(k, v)
