@@ -100,7 +100,7 @@ def result_of(e, rid):
 
 def test_success_end_to_end(e):
     e.start_dashscope()
-    e.ds_set(task_ms=300)
+    e.ds_set(task_ms=1000)
     w = e.start_worker(log_level="debug")
     rid = e.put(SAMPLE)[0]
     r = result_of(e, rid)
@@ -401,7 +401,7 @@ def test_fleet_concurrency_one_task_at_a_time(e):
 def test_without_limit_tasks_overlap(e):
     # the control for the test above: the same two workers run tasks side by side
     e.start_dashscope()
-    e.ds_set(task_ms=600)
+    e.ds_set(task_ms=2000)
     e.start_worker(name="w1")
     e.start_worker(name="w2")
     put(e, "o-1")

@@ -501,7 +501,7 @@ def test_fail_times(e):
 
 
 def test_max_concurrency(e):
-    e.ds_set(latency_ms=800, max_concurrency=2)
+    e.ds_set(latency_ms=2000, max_concurrency=2)
     barrier = threading.Barrier(4)
     results = []
 
@@ -523,7 +523,7 @@ def test_max_concurrency(e):
     check(st["max_concurrency"]["native"] >= 3, "max in flight seen")
     eq(st["in_flight"]["native"], 0, "nothing in flight")
     # the limit counts all LLM routes together; openai answers in its own shape
-    e.ds_set(latency_ms=800, max_concurrency=1)
+    e.ds_set(latency_ms=2000, max_concurrency=1)
     t = threading.Thread(target=lambda: call(e, "POST", NATIVE, native_body()))
     t.start()
     wait(lambda: e.ds_stats()["in_flight"].get("native") == 1, 5, "native in flight")
@@ -561,7 +561,7 @@ def test_submit_validation(e):
 
 
 def test_task_lifecycle(e):
-    e.ds_set(task_ms=3000)
+    e.ds_set(task_ms=6000)
     s, _, b = jcall(e, "POST", SUBMIT, submit_body(size="768*512"), headers=ASYNC)
     eq(s, 200, "submit")
     eq(set(b), {"output", "request_id"}, "submit keys")
@@ -731,7 +731,7 @@ def test_download_controls(e):
 
 
 def test_max_running(e):
-    e.ds_set(task_ms=600)
+    e.ds_set(task_ms=2000)
     ids = [submit(e) for _ in range(3)]
     for tid in ids:
         wait_status(e, tid, "SUCCEEDED")
