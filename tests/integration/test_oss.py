@@ -142,7 +142,7 @@ def check_url_expires(e, imgs):
         status, body, _ = fetch(img["url"])
         check(status == 200 and hashlib.sha256(body).hexdigest() == img["sha256"],
               "pre-signed GET returns the same bytes (%d)" % status)
-    refused = e.wait(lambda: fetch(imgs[0]["url"])[0] == 403 and fetch(imgs[0]["url"]), 8,
+    refused = e.wait(lambda: fetch(imgs[0]["url"])[0] == 403 and fetch(imgs[0]["url"]), 12,
                      "the pre-signed URL to expire")
     check(refused[2] == "AccessDenied" and b"Request has expired." in refused[1], str(refused))
 
@@ -150,7 +150,7 @@ def check_url_expires(e, imgs):
 def test_v4_job_end_to_end(e):
     e.start_standin("--latency-ms", "20")
     start_oss(e)
-    w = oss_worker(e, storage_presign_expiry_s=2)
+    w = oss_worker(e, storage_presign_expiry_s=4)
     rid = e.put(TRIP)[0]
     r = e.results(1)[0]
     check(r["request_id"] == rid, str(r))
@@ -164,7 +164,7 @@ def test_v4_job_end_to_end(e):
 def test_v1_job_end_to_end(e):
     e.start_standin("--latency-ms", "20")
     start_oss(e)
-    w = oss_worker(e, oss_signature="v1", storage_presign_expiry_s=2)
+    w = oss_worker(e, oss_signature="v1", storage_presign_expiry_s=4)
     e.put(TRIP)
     r = e.results(1)[0]
     imgs = check_job(e, r, "v1")
