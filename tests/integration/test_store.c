@@ -618,7 +618,7 @@ static void test_group_read_order_and_release(void) {
 }
 
 static void test_input_priority_and_visibility(void) {
-  sch_store_t *s = open_store("vis", 300);
+  sch_store_t *s = open_store("vis", 1000);
   put_trip(s, "v1", false, NULL, NULL);
   put_trip(s, "v2", true, NULL, NULL);
   put_trip(s, "v3", false, NULL, NULL);
@@ -630,7 +630,7 @@ static void test_input_priority_and_visibility(void) {
   CHECK(n == 1 && got[0] == 3);
   n = gread(s, SCH_QUEUE_INPUT, "g", "B", 0, 10, false, &cb, got);
   CHECK(n == 0);
-  tg_sleep_ms(450);
+  tg_sleep_ms(1150);
   /* B reads again: A's frames are idle past the visibility timeout (and B's own, 3) */
   n = gread(s, SCH_QUEUE_INPUT, "g", "B", 0, 10, false, &cb, got);
   CHECK_MSG(n == 3 && got[0] == 2 && got[1] == 1 && got[2] == 3, "n %d", n);
