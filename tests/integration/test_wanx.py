@@ -306,39 +306,34 @@ def test_breaker_opens_on_failing_polls(e):
           "no submission while open: %s" % err)
 
 
-def test_deadline_gives_up_and_cancels(e):
+def timed_out_and_canceled(e, rid, **standin):
+    """A job whose task is still PENDING at its 1.5 s diffusion timeout fails retryably as
+    not finished, and the worker cancels the task; returns the task id."""
     e.start_dashscope()
-    e.ds_set(task_ms=60000)
+    e.ds_set(task_ms=60000, **standin)
     w = e.start_worker(retry_max_attempts=1, diffusion_timeout_ms=1500)
-    rid = put(e, "slow-1")
-    r = result_of(e, rid)
+    r = result_of(e, put(e, rid))
     err = r["error"]
     check(err["code"] == "diffusion_failed" and err["retryable"], str(r))
     check("not finished within the diffusion timeout (still PENDING)" in err["message"],
           err["message"])
     task_id = err["message"].split()[2]
+    check("event=wanx_cancel request_id=%s task_id=%s status=200" % (rid, task_id) in e.log(w),
+          "the cancel logged")
+    check(answered(e, "cancel") == {"200": 1}, "the pending task was canceled")
+    return task_id
+
+
+def test_deadline_gives_up_and_cancels(e):
+    task_id = timed_out_and_canceled(e, "slow-1")
     with open(os.path.join(e.dir, "dashscope-standin.log")) as f:
         check("POST /api/v1/tasks/%s/cancel" % task_id in f.read(), "a cancel was sent")
-    check("event=wanx_cancel request_id=slow-1 task_id=%s status=200" % task_id in e.log(w),
-          "logged")
-    check(answered(e, "cancel") == {"200": 1}, "the pending task was canceled")
 
 
 def test_deadline_during_a_hung_poll(e):
     # the deadline comes while a poll is waiting for its answer: the job fails as a task
     # not finished in time, not as a poll that timed out after a few milliseconds
-    e.start_dashscope()
-    e.ds_set(task_ms=60000, fail="hang", fail_routes=["task"])
-    w = e.start_worker(retry_max_attempts=1, diffusion_timeout_ms=1500)
-    rid = put(e, "hung-1")
-    r = result_of(e, rid)
-    err = r["error"]
-    check(err["code"] == "diffusion_failed" and err["retryable"], str(r))
-    check("not finished within the diffusion timeout (still PENDING)" in err["message"],
-          err["message"])
-    task_id = err["message"].split()[2]
-    check("event=wanx_cancel request_id=hung-1 task_id=%s status=200" % task_id in e.log(w),
-          "canceled after the hung poll")
+    timed_out_and_canceled(e, "hung-1", fail="hang", fail_routes=["task"])
 
 
 def test_size_outside_wanx_range(e):
