@@ -13,6 +13,7 @@ void tg_stage_fail(struct tg_stage_error *e, tg_code_t code, bool retryable, con
   va_list ap;
   e->code = code;
   e->retryable = retryable;
+  e->deadline_cut = false;
   va_start(ap, fmt);
   vsnprintf(e->message, sizeof(e->message), fmt, ap);
   va_end(ap);

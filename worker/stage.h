@@ -20,6 +20,7 @@ struct tg_stage_error {
   tg_code_t code;
   bool retryable;
   char message[TG_STAGE_MSG];
+  bool deadline_cut; /* the deadline ended or prevented the call, not the provider */
 };
 
 /**

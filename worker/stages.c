@@ -149,7 +149,7 @@ bool tg_stage_run(tg_worker_t *w, enum tg_stage_id s, struct job *j) {
                 "deadline passed before the %s stage", tg_stage_name(s));
     return false;
   }
-  struct tg_stage_error err = {TG_CODE_INTERNAL, true, ""};
+  struct tg_stage_error err = {.code = TG_CODE_INTERNAL, .retryable = true};
   tg_metrics_inflight(s, +1);
   int64_t t0 = tg_mono_ms();
   bool ok = run[s](w, j, &err);

@@ -671,15 +671,16 @@ int tg_worker_run(tg_worker_t *w, volatile sig_atomic_t *stop) {
     tg_sleep_ms(20);
   atomic_store(&keeper_quit, true);
   pthread_join(keeper, NULL);
-  pthread_join(prober, NULL);
   if (left > 0) {
-    hand_back(w);
+    hand_back(w); /* first: the prober may be inside a probe of seconds */
+    pthread_join(prober, NULL);
     tg_log(TG_WARN, "event=worker_stopped handed_back=%d", left);
     /* stage threads may be inside a remote call: the process exits under them */
     tg_http_stop(w->http);
     w->http = NULL;
     return TG_WORKER_HANDED_BACK;
   }
+  pthread_join(prober, NULL);
   for (int s = 0; s < TG_STAGE__COUNT; s++)
     tg_bqueue_close(w->q[s]);
   for (int i = 0; i < nthreads; i++)

@@ -23,17 +23,18 @@
 
 static const char *const json_hdr[] = {"Content-Type: application/json", NULL};
 
-/* The failure of a call the diffusion deadline prevented or cut short: once
- * ComfyUI has the prompt, the prompt did not finish in time. */
+/* The failure of a call the diffusion deadline prevented or cut short: while
+ * we wait on /history for our prompt, the prompt did not finish in time. */
 static void out_of_time(const struct cf_job *j, const char *what, const char *when,
                         const char *method, const char *path, struct tg_stage_error *err) {
-  if (j->prompt_id[0])
+  if (j->prompt_id[0] && strcmp(what, "history") == 0)
     tg_stage_fail(err, TG_CODE_DIFFUSION_FAILED, true,
                   "comfyui: prompt %s not finished within the diffusion timeout (it came %s "
                   "%s %s)", j->prompt_id, when, method, path);
   else
     tg_stage_fail(err, TG_CODE_DIFFUSION_FAILED, true,
                   "comfyui %s: the diffusion timeout came %s %s %s", what, when, method, path);
+  err->deadline_cut = true;
 }
 
 bool cf_http(struct cf_job *j, const char *what, const char *method, const char *path,
@@ -42,6 +43,7 @@ bool cf_http(struct cf_job *j, const char *what, const char *method, const char 
   struct cf_site *s = j->site;
   char url[TG_CONF_STR + 2048], why[256] = "";
   snprintf(url, sizeof(url), "%s%s", s->base, path);
+  bool diffusion_deadline = !deadline;
   if (!deadline)
     deadline = j->req->deadline_mono_ms;
   int64_t backoff = 200;
@@ -50,7 +52,11 @@ bool cf_http(struct cf_job *j, const char *what, const char *method, const char 
     int64_t now = tg_mono_ms(), timeout = j->c->http_timeout_ms, retry_in = 0;
     if (deadline) {
       if (deadline - now <= 0) {
-        out_of_time(j, what, "before", method, path, err);
+        if (diffusion_deadline)
+          out_of_time(j, what, "before", method, path, err);
+        else
+          tg_stage_fail(err, TG_CODE_DIFFUSION_FAILED, true, "comfyui %s: out of time before "
+                        "%s %s", what, method, path);
         return false;
       }
       if (deadline - now < timeout)
@@ -92,7 +98,7 @@ bool cf_http(struct cf_job *j, const char *what, const char *method, const char 
     }
     if (attempt >= retries || (deadline && tg_mono_ms() + backoff >= deadline)) {
       tg_metrics_provider_call("comfyui", TG_CALL_FAILED);
-      if (!answered && timeout < j->c->http_timeout_ms &&
+      if (diffusion_deadline && !answered && timeout < j->c->http_timeout_ms &&
           tg_mono_ms() + TG_DEADLINE_SLACK_MS >= deadline)
         out_of_time(j, what, "during", method, path, err);
       else

@@ -400,8 +400,7 @@ static bool wait_task(struct wanx *w, const struct tg_diffusion_req *req, const 
     json_t *root = NULL;
     if (!tg_api_call(&w->provider, &r, &root, err)) {
       /* a poll the deadline cut short: the task simply did not finish in time */
-      if (err->retryable && req->deadline_mono_ms &&
-          tg_mono_ms() + TG_DEADLINE_SLACK_MS >= req->deadline_mono_ms)
+      if (err->deadline_cut)
         not_finished(err, task_id, last);
       cancel(w, req, task_id);
       return false;

@@ -253,6 +253,7 @@ bool tg_api_call(const struct tg_provider *p, const struct tg_api_request *r, js
         tg_fleet_limit_release_slot(p->limit, holder);
       tg_metrics_provider_call(p->name, TG_CALL_REFUSED);
       tg_stage_fail(err, p->stage_code, true, "%s %s: %s", p->name, r->what, refusal);
+      err->deadline_cut = true; /* every refusal is "not before the deadline" */
       return false;
     }
     struct attempt a;
@@ -273,10 +274,11 @@ bool tg_api_call(const struct tg_provider *p, const struct tg_api_request *r, js
     if (wait < 0) {
       tg_metrics_provider_call(p->name, TG_CALL_FAILED);
       if (!a.answered && timeout < p->timeout_ms &&
-          tg_mono_ms() + TG_DEADLINE_SLACK_MS >= r->deadline_ms)
+          tg_mono_ms() + TG_DEADLINE_SLACK_MS >= r->deadline_ms) {
         tg_stage_fail(err, a.verdict.code, true, "%s %s: the deadline came during the call",
                       p->name, r->what);
-      else
+        err->deadline_cut = true;
+      } else
         tg_stage_fail(err, a.verdict.code, a.verdict.retryable, "%s", a.message);
       return false;
     }
