@@ -37,6 +37,7 @@ struct kpart {
   struct tg_offsets offs;       /* received, not finished */
   int64_t committed;            /* last offset the group has (-1: unknown) */
   int64_t commit_sent;          /* last offset sent in a commit */
+  bool recommit;                /* exactly_once: the plain commit after the transaction failed */
 };
 
 struct knode {                  /* a received message waiting for take() */
@@ -346,6 +347,7 @@ static void drop_partition(tg_kclient_t *c, struct kpart *x) {
   tg_offsets_reset(&x->offs);
   x->assigned = false;
   x->committed = x->commit_sent = -1;
+  x->recommit = false;
 }
 
 /* ---- producing ---------------------------------------------------------- */
@@ -542,7 +544,7 @@ static rd_kafka_topic_partition_list_t *progress_list(tg_kclient_t *c, bool only
         !rd_kafka_topic_partition_list_find(of, c->topics[x->topic], x->partition))
       continue;
     int64_t w = tg_offsets_watermark(&x->offs);
-    if (w >= 0 && w > x->commit_sent)
+    if (w >= 0 && (w > x->commit_sent || x->recommit))
       rd_kafka_topic_partition_list_add(l, c->topics[x->topic], x->partition)->offset = w;
   }
   return l;
@@ -556,6 +558,18 @@ static void mark_sent(tg_kclient_t *c, const rd_kafka_topic_partition_list_t *l,
       if (done)
         x->committed = l->elems[i].offset;
     }
+  }
+}
+
+/* exactly_once: whether the plain commit after a transaction must be made
+ * again (it failed, e.g. during a rebalance): the next round then runs an
+ * offsets-only transaction for those partitions, which changes nothing on a
+ * real cluster and lets the mock cluster see the offsets. */
+static void mark_recommit(tg_kclient_t *c, const rd_kafka_topic_partition_list_t *l, bool again) {
+  for (int i = 0; i < l->cnt; i++) {
+    struct kpart *x = find_part(c, topic_id(c, l->elems[i].topic), l->elems[i].partition, false);
+    if (x)
+      x->recommit = again;
   }
 }
 
@@ -664,9 +678,12 @@ static void run_transaction(tg_kclient_t *c, bool only_revoked,
      * this rewrites what the transaction committed; librdkafka 2.0.2's mock
      * cluster ignores transactional offset commits, and the tests need them */
     rd_kafka_resp_err_t ce = rd_kafka_commit(c->cons, l, 0);
+    pthread_mutex_lock(&c->mu);
+    mark_recommit(c, l, ce != RD_KAFKA_RESP_ERR_NO_ERROR);
+    pthread_mutex_unlock(&c->mu);
     if (ce)
-      tg_log(TG_WARN, "event=kafka_commit_failed env=%s err=\"%s\" (after the transaction)",
-             c->conf.env, rd_kafka_err2str(ce));
+      tg_log(TG_WARN, "event=kafka_commit_failed env=%s err=\"%s\" (after the transaction; "
+             "made again next round)", c->conf.env, rd_kafka_err2str(ce));
     kouts_free(take);
     tg_log(TG_DEBUG, "event=kafka_transaction_committed env=%s records=%d partitions=%d",
            c->conf.env, records, l->cnt);
