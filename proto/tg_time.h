@@ -66,6 +66,15 @@ int64_t tg_mono_ms(void);
 #define TG_DEADLINE_SLACK_MS 20
 
 /**
+ * tg_deadline_came() - whether a call that ended without an answer was ended
+ * by its deadline (within TG_DEADLINE_SLACK_MS of it)
+ * @deadline_mono_ms: the deadline on tg_mono_ms()'s clock
+ *
+ * Return: true when now + TG_DEADLINE_SLACK_MS reaches the deadline.
+ */
+bool tg_deadline_came(int64_t deadline_mono_ms);
+
+/**
  * tg_sleep_ms() - sleep, resuming after signals
  * @ms: milliseconds
  */

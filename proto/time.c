@@ -136,6 +136,10 @@ int64_t tg_mono_ms(void) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+bool tg_deadline_came(int64_t deadline_mono_ms) {
+  return tg_mono_ms() + TG_DEADLINE_SLACK_MS >= deadline_mono_ms;
+}
+
 void tg_sleep_ms(int64_t ms) {
   if (ms <= 0)
     return;

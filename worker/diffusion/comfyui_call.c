@@ -99,7 +99,7 @@ bool cf_http(struct cf_job *j, const char *what, const char *method, const char 
     if (attempt >= retries || (deadline && tg_mono_ms() + backoff >= deadline)) {
       tg_metrics_provider_call("comfyui", TG_CALL_FAILED);
       if (diffusion_deadline && !answered && timeout < j->c->http_timeout_ms &&
-          tg_mono_ms() + TG_DEADLINE_SLACK_MS >= deadline)
+          tg_deadline_came(deadline))
         out_of_time(j, what, "during", method, path, err);
       else
         tg_stage_fail(err, TG_CODE_DIFFUSION_FAILED, true, "comfyui %s: %s %s at %s:%d: %s",

@@ -273,8 +273,7 @@ bool tg_api_call(const struct tg_provider *p, const struct tg_api_request *r, js
     int64_t wait = next_wait(p, r, &a, attempt, backoff);
     if (wait < 0) {
       tg_metrics_provider_call(p->name, TG_CALL_FAILED);
-      if (!a.answered && timeout < p->timeout_ms &&
-          tg_mono_ms() + TG_DEADLINE_SLACK_MS >= r->deadline_ms) {
+      if (!a.answered && timeout < p->timeout_ms && tg_deadline_came(r->deadline_ms)) {
         tg_stage_fail(err, a.verdict.code, true, "%s %s: the deadline came during the call",
                       p->name, r->what);
         err->deadline_cut = true;
