@@ -245,7 +245,19 @@ def test_rebalance_in_flight(e):
     w2 = e.kworker(name="w2", diffusion_slots=2)
     e.wait(lambda: "event=kafka_revoked" in e.log(w1), 30, "a cooperative rebalance")
     held = taken_by(e, w1, before="event=kafka_revoked")
-    frames = e.results(20, partitions=4, timeout=90)
+    # On a slow machine the second (cooperative) round can end after w1 has finished all
+    # 20 jobs, so w2 is given work once it holds partitions: a few jobs at a time, until
+    # one lands on its partitions (the keys are random request_ids).
+    e.wait(lambda: re.search(r"kafka_assigned env=dev partitions=[1-9]", e.log(w2)), 60,
+           "w2 to get partitions")
+    for _ in range(10):
+        ids += e.put_n(4)
+        try:
+            e.wait(lambda: taken_by(e, w2), 5, "w2 to take a job")
+            break
+        except AssertionError:
+            pass
+    frames = e.results(len(ids), partitions=4, timeout=90)
     c = counts(frames)
     check(set(c) == set(ids), "every job finished")
     dups = {k for k, v in c.items() if v > 1}
