@@ -486,7 +486,11 @@ static void housekeeping_round(tg_worker_t *w) {
     for (struct job *x = w->reclaimed; x && room > 0; x = x->reclaimed_next)
       room--;
     pthread_mutex_unlock(&w->lock);
-    if (room > 0) {
+    /* not before the first taker has read this consumer's own old entries: a
+     * restart under the same name finds them stale, and a reclaim between two
+     * of those reads would deliver one of them twice (and max_deliveries
+     * would bury a job that runs here) */
+    if (room > 0 && atomic_load(&w->history_read)) {
       tg_delivery_t *d;
       int nd;
       if (tg_transport_reclaim(w->keeper, (int)room, &d, &nd, errstr, sizeof(errstr)) ==
