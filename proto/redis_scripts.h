@@ -47,9 +47,12 @@
   "    redis.call('XDEL', kin, id)\n"                                                     \
   "  end\n"                                                                               \
   "end\n"                                                                                 \
-  "local function is_pending(kin, group, id)\n"                                           \
-  "  if id == '' then return true end\n"                                                  \
-  "  return #redis.call('XPENDING', kin, group, id, id, 1) > 0\n"                         \
+  "local function held_by(kin, group, id, consumer)\n"                                    \
+  "  if id == '' then return 1 end\n"                                                     \
+  "  local p = redis.call('XPENDING', kin, group, id, id, 1)\n"                           \
+  "  if #p == 0 then return 0 end\n"                                                      \
+  "  if p[1][2] == consumer then return 1 end\n"                                          \
+  "  return -1\n"                                                                         \
   "end\n"
 
 /* KEYS: seq, target stream, in, in:prio, idempotency key.
@@ -91,11 +94,13 @@
 
 /* KEYS: as COMPLETE, then dlq, dlq:seq.
  * ARGV: as COMPLETE, then payload, dead_at, deliveries, index, dlq max length
- * (the dead letters are trimmed to about that many, oldest first).
- * An entry no longer pending, or whose final result exists, is only acked. */
+ * (the dead letters are trimmed to about that many, oldest first), consumer.
+ * An entry no longer pending under this consumer (acked, or reclaimed by
+ * another that runs it now) is left alone (-1); one whose final result
+ * exists is only acked. */
 #define TG_LUA_DEAD_LETTER                                                                \
   TG_LUA_HELPERS                                                                          \
-  "if not is_pending(KEYS[4], ARGV[1], ARGV[2]) then return -1 end\n"                     \
+  "if held_by(KEYS[4], ARGV[1], ARGV[2], ARGV[14]) ~= 1 then return -1 end\n"             \
   "if done(KEYS[1], ARGV[3]) then\n"                                                      \
   "  ack(KEYS[4], ARGV[1], ARGV[2])\n"                                                    \
   "  return 0\n"                                                                          \
@@ -119,10 +124,13 @@
   "ack(KEYS[2], ARGV[1], ARGV[2])\n"                                                      \
   "return 1\n"
 
-/* KEYS: input stream, delayed. ARGV: group, entry id, due_ms, member. */
+/* KEYS: input stream, delayed. ARGV: group, entry id, due_ms, member, consumer.
+ * Returns 1 when scheduled; 0 when the entry is no longer pending (a repeat
+ * after a lost reply); -1 when another consumer holds it now (it runs there). */
 #define TG_LUA_RETRY_LATER                                                                \
   TG_LUA_HELPERS                                                                          \
-  "if not is_pending(KEYS[1], ARGV[1], ARGV[2]) then return 0 end\n"                      \
+  "local h = held_by(KEYS[1], ARGV[1], ARGV[2], ARGV[5])\n"                                \
+  "if h ~= 1 then return h end\n"                                                         \
   "redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])\n"                                       \
   "ack(KEYS[1], ARGV[1], ARGV[2])\n"                                                      \
   "return 1\n"

@@ -314,7 +314,11 @@ tg_err_t tg_transport_done_many(tg_transport_t *t, const tg_job_t *const *jobs, 
  * @errstr: reason on failure
  * @n:      its size
  *
- * Return: TG_OK or an error.
+ * Only the consumer holding the delivery schedules it: one whose lease went
+ * to another consumer (which runs the job now) changes nothing.
+ *
+ * Return: TG_OK (also for a repeat after the entry was acked),
+ * TG_ERR_NOT_FOUND when another consumer holds the entry now, or an error.
  */
 tg_err_t tg_transport_retry_later(tg_transport_t *t, const tg_delivery_t *d,
                                   const tg_job_t *next, int64_t due_ms, char *errstr, size_t n);
@@ -328,7 +332,8 @@ tg_err_t tg_transport_retry_later(tg_transport_t *t, const tg_delivery_t *d,
  * @errstr: reason on failure
  * @n:      its size
  *
- * Return: TG_OK or an error; a repeat for an entry already acked does nothing.
+ * Return: TG_OK or an error; a repeat for an entry already acked, or a call
+ * for an entry another consumer holds now, does nothing.
  */
 tg_err_t tg_transport_dead_letter(tg_transport_t *t, const tg_delivery_t *d,
                                   const tg_result_t *r, char *errstr, size_t n);

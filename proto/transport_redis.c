@@ -590,14 +590,15 @@ static tg_err_t finish(tg_transport_t *t, enum script_id id, const tg_delivery_t
                         d && d->priority ? b->k_prio : b->k_in, b->k_dlq, b->k_dlq_seq};
   const char *args[] = {t->conf.group, d ? d->entry_id : "", gen, p->result_json,
                         p->request_id, ttl, maxlen, lc,
-                        d && d->payload ? d->payload : "", now, dels, idx, dlqmax};
-  size_t lens[13];
-  for (int i = 0; i < 13; i++)
+                        d && d->payload ? d->payload : "", now, dels, idx, dlqmax,
+                        t->conf.consumer};
+  size_t lens[14];
+  for (int i = 0; i < 14; i++)
     lens[i] = strlen(args[i]);
   if (d && d->payload)
     lens[8] = d->payload_len;
   tg_err_t err = TG_OK;
-  redisReply *r = be_eval(t, id, id == S_DEAD ? 6 : 4, keys, id == S_DEAD ? 13 : 8, args, lens,
+  redisReply *r = be_eval(t, id, id == S_DEAD ? 6 : 4, keys, id == S_DEAD ? 14 : 8, args, lens,
                           &err, errstr, n);
   if (!r)
     return err;
@@ -751,13 +752,22 @@ static tg_err_t r_retry_later(tg_transport_t *t, const tg_delivery_t *d, const c
   char due[24];
   snprintf(due, sizeof(due), "%" PRId64, due_ms);
   const char *keys[] = {stream_of(b, d), b->k_delayed};
-  const char *args[] = {t->conf.group, d->entry_id, due, member};
-  size_t lens[] = {strlen(t->conf.group), strlen(d->entry_id), strlen(due), (size_t)ml};
+  const char *args[] = {t->conf.group, d->entry_id, due, member, t->conf.consumer};
+  size_t lens[] = {strlen(t->conf.group), strlen(d->entry_id), strlen(due), (size_t)ml,
+                   strlen(t->conf.consumer)};
   tg_err_t err = TG_OK;
-  redisReply *r = be_eval(t, S_RETRY, 2, keys, 4, args, lens, &err, errstr, n);
+  redisReply *r = be_eval(t, S_RETRY, 2, keys, 5, args, lens, &err, errstr, n);
   free(member);
+  if (!r)
+    return err;
+  bool elsewhere = r->type == REDIS_REPLY_INTEGER && r->integer < 0;
   freeReplyObject(r);
-  return r ? TG_OK : err;
+  if (elsewhere) {
+    snprintf(errstr, n, "entry %s is held by another consumer now (its lease was lost)",
+             d->entry_id);
+    return TG_ERR_NOT_FOUND;
+  }
+  return TG_OK;
 }
 
 static tg_err_t r_ack_if_done(tg_transport_t *t, const tg_delivery_t *d, int64_t generation,

@@ -94,6 +94,11 @@ static bool with_retries(tg_worker_t *w, struct job *j, const char *what,
       atomic_store(&w->queue_ok, true);
       return true;
     }
+    if (err == TG_ERR_NOT_FOUND) { /* the lease was lost: the job runs elsewhere now */
+      tg_log(TG_WARN, "event=job_lost request_id=%s op=%s err=\"%s\"", j->d.request_id, what,
+             errstr);
+      return false;
+    }
     atomic_store(&w->queue_ok, false);
     tg_log(TG_ERROR, "event=finish_failed request_id=%s op=%s attempt=%d err=\"%s\"",
            j->d.request_id, what, attempt, errstr);

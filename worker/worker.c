@@ -340,9 +340,11 @@ static void *finisher_main(void *arg) {
   while ((got = tg_bqueue_pop_many(w->q_finish, items, FINISH_BATCH)) > 0) {
     struct job *live[FINISH_BATCH];
     int k = 0;
-    for (size_t i = 0; i < got; i++)
-      if (!atomic_load(&((struct job *)items[i])->lost))
-        live[k++] = items[i];
+    for (size_t i = 0; i < got; i++) { /* a job handed back at shutdown is not finished */
+      struct job *j = items[i];
+      if (!atomic_load(&j->lost) && !atomic_exchange(&j->settled, true))
+        live[k++] = j;
+    }
     if (k > 0)
       tg_jobs_finish(w, w->finisher, live, k);
     for (size_t i = 0; i < got; i++) {
@@ -367,6 +369,18 @@ struct consumer_args {
   tg_worker_t *w;
   tg_transport_t *t;
 };
+
+/* A reclaimed job that never started goes back to the queue, due now, for
+ * another worker; then it leaves this one. */
+static void give_back_unstarted(tg_worker_t *w, tg_transport_t *t, struct job *j) {
+  char errstr[256];
+  if (j->d.job &&
+      tg_transport_retry_later(t, &j->d, j->d.job, tg_now_ms(), errstr, sizeof(errstr)) == TG_OK)
+    tg_log(TG_INFO, "event=job_handed_back request_id=%s (reclaimed, not started)",
+           j->d.request_id);
+  untrack(w, j);
+  tg_job_free(j);
+}
 
 static void *consumer_main(void *arg) {
   struct consumer_args *ca = arg;
@@ -419,18 +433,15 @@ static void *consumer_main(void *arg) {
   /* reclaimed jobs never dispatched: back to the queue for another worker */
   for (struct job *j = take_reclaimed(w), *next; j; j = next) {
     next = j->reclaimed_next;
-    if (j->d.job && tg_transport_retry_later(taker, &j->d, j->d.job, tg_now_ms(), errstr,
-                                             sizeof(errstr)) == TG_OK)
-      tg_log(TG_INFO, "event=job_handed_back request_id=%s (reclaimed, not started)",
-             j->d.request_id);
-    untrack(w, j);
-    tg_job_free(j);
+    give_back_unstarted(w, taker, j);
   }
   return NULL;
 }
 
-/* Extend the lease of every job in flight; mark the ones lost to others. */
-static void refresh_leases(tg_worker_t *w) {
+/* Extend the lease of every job in flight; mark the ones lost to others.
+ * Returns false when a renewal failed for another reason (Redis trouble). */
+static bool refresh_leases(tg_worker_t *w) {
+  bool all_ok = true;
   pthread_mutex_lock(&w->lock);
   int n = w->n_inflight, k = 0;
   tg_delivery_t *ds = n ? calloc((size_t)n, sizeof(*ds)) : NULL;
@@ -442,6 +453,8 @@ static void refresh_leases(tg_worker_t *w) {
   for (int i = 0; i < k; i++) {
     char errstr[256];
     tg_err_t err = tg_transport_extend_lease(w->keeper, &ds[i], errstr, sizeof(errstr));
+    if (err != TG_OK && err != TG_ERR_NOT_FOUND)
+      all_ok = false;
     if (err != TG_ERR_NOT_FOUND)
       continue;
     pthread_mutex_lock(&w->lock);
@@ -454,6 +467,7 @@ static void refresh_leases(tg_worker_t *w) {
     pthread_mutex_unlock(&w->lock);
   }
   free(ds);
+  return all_ok && (k == n);
 }
 
 static void housekeeping_round(tg_worker_t *w) {
@@ -489,8 +503,10 @@ static void housekeeping_round(tg_worker_t *w) {
     /* not before the first taker has read this consumer's own old entries: a
      * restart under the same name finds them stale, and a reclaim between two
      * of those reads would deliver one of them twice (and max_deliveries
-     * would bury a job that runs here) */
-    if (room > 0 && atomic_load(&w->history_read)) {
+     * would bury a job that runs here); and only right after renewing our own
+     * leases: after a stall (of Redis or of this process) the jobs running
+     * here look stale too, and the reclaim must not take them */
+    if (room > 0 && atomic_load(&w->history_read) && refresh_leases(w)) {
       tg_delivery_t *d;
       int nd;
       if (tg_transport_reclaim(w->keeper, (int)room, &d, &nd, errstr, sizeof(errstr)) ==
@@ -503,9 +519,14 @@ static void housekeeping_round(tg_worker_t *w) {
           if (!j)
             continue;
           pthread_mutex_lock(&w->lock); /* the consumer dispatches it */
-          j->reclaimed_next = w->reclaimed;
-          w->reclaimed = j;
+          bool stopping = atomic_load(&w->stopping);
+          if (!stopping) {
+            j->reclaimed_next = w->reclaimed;
+            w->reclaimed = j;
+          }
           pthread_mutex_unlock(&w->lock);
+          if (stopping) /* the consumers are gone or going: give it back now */
+            give_back_unstarted(w, w->keeper, j);
         }
         free(jobs);
         tg_deliveries_free(d, nd);
@@ -530,8 +551,10 @@ static void *keeper_main(void *arg) {
   while (!atomic_load(a->quit)) {
     int64_t now = tg_mono_ms();
     if (now >= next_lease) {
-      refresh_leases(w);
-      next_lease = now + w->conf.lease_refresh_ms;
+      /* a failed renewal is tried again soon, not a third of the visibility
+       * timeout later: the lease may be close to its end by then */
+      int64_t again = w->conf.lease_refresh_ms < 250 ? w->conf.lease_refresh_ms : 250;
+      next_lease = now + (refresh_leases(w) ? w->conf.lease_refresh_ms : again);
     }
     if (now >= next_round) {
       housekeeping_round(w);
@@ -593,6 +616,9 @@ static bool ready(void *ctx, char *why, size_t n) {
 static void hand_back(tg_worker_t *w) {
   pthread_mutex_lock(&w->lock);
   for (struct job *x = w->inflight; x; x = x->next) {
+    /* not a job another worker runs now, nor one the finisher is finishing */
+    if (atomic_load(&x->lost) || atomic_exchange(&x->settled, true))
+      continue;
     atomic_store(&x->lost, true);
     char errstr[256];
     tg_err_t err = TG_ERR_BAD_MSG;
@@ -602,6 +628,9 @@ static void hand_back(tg_worker_t *w) {
     if (err == TG_OK) {
       tg_metrics_job(TG_OUTCOME_HANDED_BACK, TG_CODE_INTERNAL);
       tg_log(TG_WARN, "event=job_handed_back request_id=%s", x->d.request_id);
+    } else if (err == TG_ERR_NOT_FOUND) {
+      tg_log(TG_INFO, "event=job_lost request_id=%s (another worker holds it now)",
+             x->d.request_id);
     } else {
       tg_log(TG_WARN, "event=job_left_pending request_id=%s (reclaimed after the visibility "
                       "timeout)", x->d.request_id);

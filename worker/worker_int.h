@@ -39,6 +39,7 @@ struct job {
   struct tg_stage_error err;
   bool duplicate;                  /* a final result already exists */
   atomic_bool lost;                /* the lease went to another consumer: drop */
+  atomic_bool settled;             /* the finisher or a hand-back took it on: one acts */
   int64_t taken_wall_ms;
   int64_t stage_ms[TG_STAGE__COUNT];
   struct job *prev, *next;         /* the in-flight list */

@@ -380,6 +380,54 @@ static void test_extend_lease(void) {
   tg_transport_destroy(b);
 }
 
+/* A worker whose lease went to another consumer (which runs the job now)
+ * can neither schedule a retry nor dead-letter the entry: either would ack
+ * the other's delivery and make a second copy or a second final result. */
+static void test_lost_lease_retry_and_dead_letter_change_nothing(void) {
+  tg_transport_t *a = open_env("lostl", "a", 300, 5);
+  tg_transport_t *b = open_env("lostl", "b", 300, 5);
+  char rid[80];
+  put_sample(a, "lostl", false, rid);
+  tg_delivery_t *d, *db;
+  int n, nb;
+  CHECK(tg_transport_take(a, 1, 0, &d, &n, errstr, sizeof(errstr)) == TG_OK && n == 1);
+  tg_sleep_ms(400); /* a stalls: b takes over */
+  CHECK(tg_transport_reclaim(b, 10, &db, &nb, errstr, sizeof(errstr)) == TG_OK && nb == 1);
+  if (n == 1 && nb == 1) {
+    tg_err_t err = tg_transport_retry_later(a, &d[0], d[0].job, tg_now_ms(), errstr,
+                                            sizeof(errstr));
+    CHECK_MSG(err == TG_ERR_NOT_FOUND && strstr(errstr, "another consumer"), "retry: %d %s",
+              err, errstr);
+    tg_result_t *r = tg_result_for_job(d[0].job);
+    tg_result_fail(r, TG_CODE_DIFFUSION_FAILED, "diffusion", false, "from the stalled worker");
+    CHECK(tg_transport_dead_letter(a, &d[0], r, errstr, sizeof(errstr)) == TG_OK);
+    tg_result_destroy(r);
+    struct tg_depth dp = depth(b);
+    CHECK_MSG(dp.pending == 1 && dp.delayed == 0 && dp.dead == 0 && dp.waiting == 0,
+              "pending %lld delayed %lld dead %lld waiting %lld", (long long)dp.pending,
+              (long long)dp.delayed, (long long)dp.dead, (long long)dp.waiting);
+    CHECK(sink_count(b, rid) == 0);
+    CHECK(tg_transport_extend_lease(b, &db[0], errstr, sizeof(errstr)) == TG_OK);
+    CHECK(complete_ok(b, &db[0]));
+    CHECK(sink_count(b, rid) == 1);
+    /* the holder's own retry still works, and repeating it (a lost reply) is fine */
+    char rid2[80];
+    put_sample(b, "lostl", false, rid2);
+    tg_delivery_t *d2;
+    int n2;
+    CHECK(tg_transport_take(b, 1, 0, &d2, &n2, errstr, sizeof(errstr)) == TG_OK && n2 == 1);
+    for (int i = 0; n2 == 1 && i < 2; i++)
+      CHECK(tg_transport_retry_later(b, &d2[0], d2[0].job, tg_now_ms() + 60000, errstr,
+                                     sizeof(errstr)) == TG_OK);
+    CHECK(depth(b).delayed == 1);
+    tg_deliveries_free(d2, n2);
+  }
+  tg_deliveries_free(db, nb);
+  tg_deliveries_free(d, n);
+  tg_transport_destroy(a);
+  tg_transport_destroy(b);
+}
+
 static void test_env_isolation(void) {
   tg_transport_t *dev = open_env("iso-dev", "w", 60000, 5);
   tg_transport_t *prod = open_env("iso-prod", "w", 60000, 5);
@@ -663,6 +711,7 @@ int main(int argc, char **argv) {
   RUN(test_depth_after_deletes);
   RUN(test_queue_cap);
   RUN(test_extend_lease);
+  RUN(test_lost_lease_retry_and_dead_letter_change_nothing);
   RUN(test_env_isolation);
   RUN(test_own_pending_first_after_restart);
   RUN(test_invalid_payload_is_delivered_for_a_failed_result);

@@ -197,6 +197,53 @@ def test_restart_after_the_visibility_timeout_delivers_once(e):
     check(d["dead"] == 0 and d["pending"] == 0 and d["waiting"] == 0, str(d))
 
 
+def test_redis_stall_does_not_take_running_jobs(e):
+    # Redis stalls (SIGSTOP) for longer than the visibility timeout while a job runs: when
+    # it answers again, the worker's housekeeping renews its own leases before it reclaims
+    # stale entries - it must not reclaim (and, with max_deliveries 1, bury) its own job
+    e.start_standin("--latency-ms", "5000")
+    w = e.start_worker(queue_max_deliveries=1)
+    rid = e.put("may-day-shanghai.json")[0]
+    e.wait(lambda: e.standin_stats().get("prompts_accepted", 0) >= 1, 10, "the job to start")
+    for _ in range(2):
+        os.kill(e.redis.pid, signal.SIGSTOP)
+        time.sleep(1.8)
+        os.kill(e.redis.pid, signal.SIGCONT)
+        time.sleep(0.5)
+    r = e.results(1, timeout=20)[0]
+    check(r["request_id"] == rid and r["status"] == "succeeded",
+          "%s %s" % (r["status"], r["error"]))
+    d = e.depth()
+    check(d["dead"] == 0 and d["pending"] == 0, str(d))
+    log = e.log(w)
+    check("entries_reclaimed" not in log and "job_dead_lettered" not in log, log[-1500:])
+
+
+def test_stalled_worker_hands_back_nothing_it_lost(e):
+    # w1 stalls (SIGSTOP) past the visibility timeout, w2 reclaims the job and runs it;
+    # w1 then gets SIGTERM with a short grace: its hand-back must leave w2's delivery alone
+    # (acking it and queueing a retry would make the job run a third time)
+    e.start_standin("--latency-ms", "4000")
+    w1 = e.start_worker(name="w1", shutdown_grace_ms=200)
+    w2 = e.start_worker(name="w2")
+    rid = e.put("may-day-shanghai.json")[0]
+    e.wait(lambda: e.standin_stats().get("prompts_accepted", 0) >= 1, 10, "the job to start")
+    check(rid in e.log(w1), "w1 took it")
+    w1.send_signal(signal.SIGSTOP)
+    e.wait(lambda: "event=entries_reclaimed" in e.log(w2), 10, "w2 to reclaim the job")
+    w1.send_signal(signal.SIGCONT)
+    check(e.kill(w1, signal.SIGTERM) == 0, "w1 exits 0")
+    r = e.results(1, timeout=20)[0]
+    check(r["request_id"] == rid and r["status"] == "succeeded" and r["worker"] == "w2", str(r))
+    time.sleep(1.0)
+    log = e.log(w1)
+    check("event=job_handed_back" not in log, log[-1500:])
+    d = e.depth()
+    check(d["pending"] == 0 and d["delayed"] == 0 and d["waiting"] == 0, str(d))
+    check(e.standin_stats().get("prompts_received") == 2, "painted twice (w1, then w2), not "
+          "three times: %s" % e.standin_stats().get("prompts_received"))
+
+
 def test_long_job_keeps_its_lease(e):
     # diffusion takes longer than the visibility timeout: the lease refresh keeps the job
     # with its worker, and a second worker running beside it never reclaims it
