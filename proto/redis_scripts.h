@@ -95,12 +95,14 @@
 /* KEYS: as COMPLETE, then dlq, dlq:seq.
  * ARGV: as COMPLETE, then payload, dead_at, deliveries, index, dlq max length
  * (the dead letters are trimmed to about that many, oldest first), consumer.
- * An entry no longer pending under this consumer (acked, or reclaimed by
- * another that runs it now) is left alone (-1); one whose final result
+ * An entry no longer pending is left alone (-1: a repeat), as is one that
+ * another consumer holds now (-2: it runs there); one whose final result
  * exists is only acked. */
 #define TG_LUA_DEAD_LETTER                                                                \
   TG_LUA_HELPERS                                                                          \
-  "if held_by(KEYS[4], ARGV[1], ARGV[2], ARGV[14]) ~= 1 then return -1 end\n"             \
+  "local h = held_by(KEYS[4], ARGV[1], ARGV[2], ARGV[14])\n"                               \
+  "if h == 0 then return -1 end\n"                                                        \
+  "if h == -1 then return -2 end\n"                                                       \
   "if done(KEYS[1], ARGV[3]) then\n"                                                      \
   "  ack(KEYS[4], ARGV[1], ARGV[2])\n"                                                    \
   "  return 0\n"                                                                          \
@@ -152,10 +154,22 @@
   "end\n"                                                                                 \
   "return #due\n"
 
-/* KEYS: in:prio, in. ARGV: group, consumer, min_idle_ms, max.
+/* KEYS: in:prio, in. ARGV: group, consumer, min_idle_ms, max, n, then the
+ * ids this consumer runs (the first n of in:prio, the rest of in): their
+ * idle time is reset first (if still this consumer's; JUSTID: no delivery
+ * counted), in the same atomic step, so none of them is reclaimed.
  * Returns {stream number (1 prio, 2 normal), id, deliveries, fields} per entry. */
 #define TG_LUA_RECLAIM                                                                    \
   "local out = {}\n"                                                                      \
+  "local n_prio = tonumber(ARGV[5])\n"                                                    \
+  "for i = 6, #ARGV do\n"                                                                 \
+  "  local k = 2\n"                                                                       \
+  "  if i - 5 <= n_prio then k = 1 end\n"                                                 \
+  "  local p = redis.call('XPENDING', KEYS[k], ARGV[1], ARGV[i], ARGV[i], 1)\n"           \
+  "  if p[1] and p[1][2] == ARGV[2] then\n"                                               \
+  "    redis.call('XCLAIM', KEYS[k], ARGV[1], ARGV[2], 0, ARGV[i], 'JUSTID')\n"           \
+  "  end\n"                                                                               \
+  "end\n"                                                                                 \
   "local left = tonumber(ARGV[4])\n"                                                      \
   "for k = 1, 2 do\n"                                                                     \
   "  local cursor = '0-0'\n"                                                              \

@@ -332,8 +332,9 @@ tg_err_t tg_transport_retry_later(tg_transport_t *t, const tg_delivery_t *d,
  * @errstr: reason on failure
  * @n:      its size
  *
- * Return: TG_OK or an error; a repeat for an entry already acked, or a call
- * for an entry another consumer holds now, does nothing.
+ * Return: TG_OK (a repeat for an entry already acked does nothing),
+ * TG_ERR_NOT_FOUND when another consumer holds the entry now (Redis; nothing
+ * is done), or an error.
  */
 tg_err_t tg_transport_dead_letter(tg_transport_t *t, const tg_delivery_t *d,
                                   const tg_result_t *r, char *errstr, size_t n);
@@ -424,6 +425,11 @@ tg_err_t tg_transport_promote_due(tg_transport_t *t, int64_t now_ms, int max, in
  * visibility timeout (their consumer died or stalled)
  * @t:      the handle; the entries move to its consumer
  * @max:    most entries to claim
+ * @held:   deliveries this consumer is running (entry_id and priority are
+ *          read): their leases are renewed in the same atomic step, so that
+ *          after a stall of Redis they are not reclaimed (and, past
+ *          max_deliveries, buried) from under their own jobs
+ * @n_held: their number
  * @out:    set to the claimed deliveries (tg_deliveries_free())
  * @n_out:  set to their number
  * @errstr: reason on failure
@@ -433,8 +439,8 @@ tg_err_t tg_transport_promote_due(tg_transport_t *t, int64_t now_ms, int max, in
  *
  * Return: TG_OK or an error.
  */
-tg_err_t tg_transport_reclaim(tg_transport_t *t, int max, tg_delivery_t **out, int *n_out,
-                              char *errstr, size_t n);
+tg_err_t tg_transport_reclaim(tg_transport_t *t, int max, const tg_delivery_t *held, int n_held,
+                              tg_delivery_t **out, int *n_out, char *errstr, size_t n);
 
 /**
  * tg_transport_park_stale() - the scheduler's reclaim: move entries idle

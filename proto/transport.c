@@ -312,6 +312,9 @@ static bool bury_poison(tg_transport_t *t, tg_delivery_t *d, int64_t ran) {
     tg_log(TG_WARN, "event=job_dead_lettered request_id=%s index=%llu deliveries=%lld "
                     "reason=max_deliveries",
            d->request_id, (unsigned long long)d->index, (long long)d->deliveries);
+  else if (err == TG_ERR_NOT_FOUND) /* a worker claimed it meanwhile: it buries it */
+    tg_log(TG_INFO, "event=dead_letter_skipped request_id=%s err=\"%s\"", d->request_id,
+           errstr);
   else
     tg_log(TG_ERROR, "event=dead_letter_failed request_id=%s err=\"%s\"", d->request_id,
            errstr);
@@ -384,13 +387,14 @@ tg_err_t tg_transport_take(tg_transport_t *t, int max, int timeout_ms, tg_delive
   return TG_OK;
 }
 
-tg_err_t tg_transport_reclaim(tg_transport_t *t, int max, tg_delivery_t **out, int *n_out,
-                              char *errstr, size_t n) {
+tg_err_t tg_transport_reclaim(tg_transport_t *t, int max, const tg_delivery_t *held, int n_held,
+                              tg_delivery_t **out, int *n_out, char *errstr, size_t n) {
   *out = NULL;
   *n_out = 0;
   tg_delivery_t *d = NULL;
   int count = 0;
-  tg_err_t err = t->ops->reclaim(t, max < 1 ? 1 : max, &d, &count, errstr, n);
+  tg_err_t err =
+      t->ops->reclaim(t, max < 1 ? 1 : max, held, n_held > 0 ? n_held : 0, &d, &count, errstr, n);
   if (err != TG_OK)
     return err;
   count = prepare_deliveries(t, d, count);

@@ -49,8 +49,8 @@ struct tg_transport_ops {
                           bool *acked, char *errstr, size_t n);
   tg_err_t (*promote_due)(tg_transport_t *t, int64_t now_ms, int max, int *promoted,
                           char *errstr, size_t n);
-  tg_err_t (*reclaim)(tg_transport_t *t, int max, tg_delivery_t **out, int *n_out, char *errstr,
-                      size_t n);
+  tg_err_t (*reclaim)(tg_transport_t *t, int max, const tg_delivery_t *held, int n_held,
+                      tg_delivery_t **out, int *n_out, char *errstr, size_t n);
   /* dead: entries past max_deliveries, claimed with their fields for burying */
   tg_err_t (*park_stale)(tg_transport_t *t, int max, int *parked, tg_delivery_t **dead,
                          int *n_dead, char *errstr, size_t n);

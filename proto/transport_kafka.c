@@ -334,9 +334,9 @@ static tg_err_t k_promote_due(tg_transport_t *t, int64_t now_ms, int max, int *p
   return TG_OK;
 }
 
-static tg_err_t k_reclaim(tg_transport_t *t, int max, tg_delivery_t **out, int *n_out,
-                          char *errstr, size_t n) {
-  (void)t, (void)max, (void)errstr, (void)n;
+static tg_err_t k_reclaim(tg_transport_t *t, int max, const tg_delivery_t *held, int n_held,
+                          tg_delivery_t **out, int *n_out, char *errstr, size_t n) {
+  (void)t, (void)max, (void)held, (void)n_held, (void)errstr, (void)n;
   *out = NULL; /* a dead worker's partitions are reassigned by the group */
   *n_out = 0;
   return TG_OK;

@@ -734,7 +734,13 @@ out:
 static tg_err_t r_dead_letter(tg_transport_t *t, const tg_delivery_t *d,
                               const struct tg_publish *p, char *errstr, size_t n) {
   int64_t idx = 0;
-  return finish(t, S_DEAD, d, p, &idx, errstr, n);
+  tg_err_t err = finish(t, S_DEAD, d, p, &idx, errstr, n);
+  if (err == TG_OK && idx == -2) {
+    snprintf(errstr, n, "entry %s is held by another consumer now (its lease was lost)",
+             d ? d->entry_id : "");
+    return TG_ERR_NOT_FOUND;
+  }
+  return err;
 }
 
 static tg_err_t r_retry_later(tg_transport_t *t, const tg_delivery_t *d, const char *request_id,
@@ -819,16 +825,34 @@ static tg_err_t r_promote_due(tg_transport_t *t, int64_t now_ms, int max, int *p
   return TG_OK;
 }
 
-static tg_err_t r_reclaim(tg_transport_t *t, int max, tg_delivery_t **out, int *n_out,
-                          char *errstr, size_t n) {
+static tg_err_t r_reclaim(tg_transport_t *t, int max, const tg_delivery_t *held, int n_held,
+                          tg_delivery_t **out, int *n_out, char *errstr, size_t n) {
   struct redis_be *b = BE(t);
-  char idle[24], mx[16];
+  char idle[24], mx[16], np[16];
   snprintf(idle, sizeof(idle), "%" PRId64, t->conf.visibility_timeout_ms);
   snprintf(mx, sizeof(mx), "%d", max);
+  const char **args = malloc(sizeof(*args) * (size_t)(5 + n_held));
+  if (!args) {
+    snprintf(errstr, n, "out of memory");
+    return TG_ERR_NOMEM;
+  }
+  int nargs = 0, n_prio = 0;
+  args[nargs++] = t->conf.group;
+  args[nargs++] = t->conf.consumer;
+  args[nargs++] = idle;
+  args[nargs++] = mx;
+  args[nargs++] = np;
+  for (int pass = 0; pass < 2; pass++) /* the priority stream's entries first */
+    for (int i = 0; i < n_held; i++)
+      if (held[i].priority == (pass == 0)) {
+        args[nargs++] = held[i].entry_id;
+        n_prio += pass == 0;
+      }
+  snprintf(np, sizeof(np), "%d", n_prio);
   const char *keys[] = {b->k_prio, b->k_in};
-  const char *args[] = {t->conf.group, t->conf.consumer, idle, mx};
   tg_err_t err = TG_OK;
-  redisReply *r = be_eval(t, S_RECLAIM, 2, keys, 4, args, NULL, &err, errstr, n);
+  redisReply *r = be_eval(t, S_RECLAIM, 2, keys, nargs, args, NULL, &err, errstr, n);
+  free(args);
   if (!r)
     return err;
   tg_delivery_t *arr = NULL;

@@ -371,13 +371,21 @@ struct consumer_args {
 };
 
 /* A reclaimed job that never started goes back to the queue, due now, for
- * another worker; then it leaves this one. */
+ * another worker; then it leaves this one. One whose final result exists
+ * stays pending (a copy handed back would be a first delivery, which runs
+ * without asking): the next reclaim finds it done. */
 static void give_back_unstarted(tg_worker_t *w, tg_transport_t *t, struct job *j) {
   char errstr[256];
-  if (j->d.job &&
-      tg_transport_retry_later(t, &j->d, j->d.job, tg_now_ms(), errstr, sizeof(errstr)) == TG_OK)
-    tg_log(TG_INFO, "event=job_handed_back request_id=%s (reclaimed, not started)",
-           j->d.request_id);
+  if (j->d.job && !j->duplicate) {
+    tg_err_t err = tg_transport_retry_later(t, &j->d, j->d.job, tg_now_ms(), errstr,
+                                            sizeof(errstr));
+    if (err == TG_OK)
+      tg_log(TG_INFO, "event=job_handed_back request_id=%s (reclaimed, not started)",
+             j->d.request_id);
+    else
+      tg_log(TG_INFO, "event=job_left_pending request_id=%s err=\"%s\"", j->d.request_id,
+             errstr);
+  }
   untrack(w, j);
   tg_job_free(j);
 }
@@ -438,10 +446,9 @@ static void *consumer_main(void *arg) {
   return NULL;
 }
 
-/* Extend the lease of every job in flight; mark the ones lost to others.
- * Returns false when a renewal failed for another reason (Redis trouble). */
-static bool refresh_leases(tg_worker_t *w) {
-  bool all_ok = true;
+/* The entries of the jobs in flight (entry_id and priority only; free()).
+ * Sets *count (-1: out of memory). */
+static tg_delivery_t *inflight_entries(tg_worker_t *w, int *count) {
   pthread_mutex_lock(&w->lock);
   int n = w->n_inflight, k = 0;
   tg_delivery_t *ds = n ? calloc((size_t)n, sizeof(*ds)) : NULL;
@@ -450,6 +457,16 @@ static bool refresh_leases(tg_worker_t *w) {
     ds[k].priority = x->d.priority;
   }
   pthread_mutex_unlock(&w->lock);
+  *count = n && !ds ? -1 : k;
+  return ds;
+}
+
+/* Extend the lease of every job in flight; mark the ones lost to others.
+ * Returns false when a renewal failed for another reason (Redis trouble). */
+static bool refresh_leases(tg_worker_t *w) {
+  bool all_ok = true;
+  int k;
+  tg_delivery_t *ds = inflight_entries(w, &k);
   for (int i = 0; i < k; i++) {
     char errstr[256];
     tg_err_t err = tg_transport_extend_lease(w->keeper, &ds[i], errstr, sizeof(errstr));
@@ -467,7 +484,52 @@ static bool refresh_leases(tg_worker_t *w) {
     pthread_mutex_unlock(&w->lock);
   }
   free(ds);
-  return all_ok && (k == n);
+  return all_ok && k >= 0;
+}
+
+/* Claim up to @room entries of dead or stalled consumers, for the consumers
+ * to dispatch. Not before the first taker has read this consumer's own old
+ * entries: a restart under the same name finds them stale, and a reclaim
+ * between two of those reads would deliver one of them twice (and
+ * max_deliveries would bury a job that runs here). The jobs running here
+ * are renewed in the same atomic step: after a stall (of Redis or of this
+ * process) they look stale too, and the reclaim must not take them. */
+static void reclaim_stale(tg_worker_t *w, size_t room) {
+  if (room == 0 || !atomic_load(&w->history_read))
+    return;
+  int n_held;
+  tg_delivery_t *held = inflight_entries(w, &n_held);
+  if (n_held < 0)
+    return; /* out of memory: the next round tries again */
+  char errstr[512];
+  tg_delivery_t *d;
+  int nd;
+  if (tg_transport_reclaim(w->keeper, (int)room, held, n_held, &d, &nd, errstr,
+                           sizeof(errstr)) != TG_OK) {
+    tg_log(TG_WARN, "event=reclaim_failed err=\"%s\"", errstr);
+    free(held);
+    return;
+  }
+  free(held);
+  struct job **jobs = nd ? calloc((size_t)nd, sizeof(*jobs)) : NULL;
+  if (jobs)
+    admit_all(w, w->keeper, d, nd, jobs);
+  for (int i = 0; jobs && i < nd; i++) {
+    struct job *j = jobs[i];
+    if (!j)
+      continue;
+    pthread_mutex_lock(&w->lock); /* the consumer dispatches it */
+    bool stopping = atomic_load(&w->stopping);
+    if (!stopping) {
+      j->reclaimed_next = w->reclaimed;
+      w->reclaimed = j;
+    }
+    pthread_mutex_unlock(&w->lock);
+    if (stopping) /* the consumers are gone or going: give it back now */
+      give_back_unstarted(w, w->keeper, j);
+  }
+  free(jobs);
+  tg_deliveries_free(d, nd);
 }
 
 static void housekeeping_round(tg_worker_t *w) {
@@ -500,40 +562,7 @@ static void housekeeping_round(tg_worker_t *w) {
     for (struct job *x = w->reclaimed; x && room > 0; x = x->reclaimed_next)
       room--;
     pthread_mutex_unlock(&w->lock);
-    /* not before the first taker has read this consumer's own old entries: a
-     * restart under the same name finds them stale, and a reclaim between two
-     * of those reads would deliver one of them twice (and max_deliveries
-     * would bury a job that runs here); and only right after renewing our own
-     * leases: after a stall (of Redis or of this process) the jobs running
-     * here look stale too, and the reclaim must not take them */
-    if (room > 0 && atomic_load(&w->history_read) && refresh_leases(w)) {
-      tg_delivery_t *d;
-      int nd;
-      if (tg_transport_reclaim(w->keeper, (int)room, &d, &nd, errstr, sizeof(errstr)) ==
-          TG_OK) {
-        struct job **jobs = nd ? calloc((size_t)nd, sizeof(*jobs)) : NULL;
-        if (jobs)
-          admit_all(w, w->keeper, d, nd, jobs);
-        for (int i = 0; jobs && i < nd; i++) {
-          struct job *j = jobs[i];
-          if (!j)
-            continue;
-          pthread_mutex_lock(&w->lock); /* the consumer dispatches it */
-          bool stopping = atomic_load(&w->stopping);
-          if (!stopping) {
-            j->reclaimed_next = w->reclaimed;
-            w->reclaimed = j;
-          }
-          pthread_mutex_unlock(&w->lock);
-          if (stopping) /* the consumers are gone or going: give it back now */
-            give_back_unstarted(w, w->keeper, j);
-        }
-        free(jobs);
-        tg_deliveries_free(d, nd);
-      } else {
-        tg_log(TG_WARN, "event=reclaim_failed err=\"%s\"", errstr);
-      }
-    }
+    reclaim_stale(w, room);
   }
 }
 
@@ -622,7 +651,7 @@ static void hand_back(tg_worker_t *w) {
     atomic_store(&x->lost, true);
     char errstr[256];
     tg_err_t err = TG_ERR_BAD_MSG;
-    if (x->d.job)
+    if (x->d.job && !x->duplicate) /* a finished one stays pending: found done later */
       err = tg_transport_retry_later(w->keeper, &x->d, x->d.job, tg_now_ms(), errstr,
                                      sizeof(errstr));
     if (err == TG_OK) {

@@ -210,11 +210,11 @@ static void test_reclaim_after_visibility_timeout(void) {
   CHECK(tg_transport_take(a, 1, 0, &d, &n, errstr, sizeof(errstr)) == TG_OK && n == 1);
   tg_deliveries_free(d, n);
   tg_transport_destroy(a); /* dies holding the entry */
-  CHECK(tg_transport_reclaim(b, 10, &d, &n, errstr, sizeof(errstr)) == TG_OK);
+  CHECK(tg_transport_reclaim(b, 10, NULL, 0, &d, &n, errstr, sizeof(errstr)) == TG_OK);
   CHECK(n == 0); /* not idle long enough yet */
   tg_deliveries_free(d, n);
   tg_sleep_ms(1100);
-  CHECK(tg_transport_reclaim(b, 10, &d, &n, errstr, sizeof(errstr)) == TG_OK);
+  CHECK(tg_transport_reclaim(b, 10, NULL, 0, &d, &n, errstr, sizeof(errstr)) == TG_OK);
   CHECK(n == 1);
   if (n == 1) {
     CHECK(strcmp(d[0].request_id, rid) == 0);
@@ -243,14 +243,14 @@ static void test_poison_stops_at_max_deliveries(void) {
   /* delivery 2: reclaimed, crashes again */
   tg_sleep_ms(350);
   tg_transport_t *w2 = open_env("poison", "w2", 300, 2);
-  CHECK(tg_transport_reclaim(w2, 10, &d, &n, errstr, sizeof(errstr)) == TG_OK && n == 1);
+  CHECK(tg_transport_reclaim(w2, 10, NULL, 0, &d, &n, errstr, sizeof(errstr)) == TG_OK && n == 1);
   CHECK(n == 1 && d[0].deliveries == 2);
   tg_deliveries_free(d, n);
   tg_transport_destroy(w2);
   /* delivery 3 would exceed max_deliveries: dead-lettered, not handed out */
   tg_sleep_ms(350);
   tg_transport_t *w3 = open_env("poison", "w3", 300, 2);
-  CHECK(tg_transport_reclaim(w3, 10, &d, &n, errstr, sizeof(errstr)) == TG_OK);
+  CHECK(tg_transport_reclaim(w3, 10, NULL, 0, &d, &n, errstr, sizeof(errstr)) == TG_OK);
   CHECK(n == 0);
   tg_deliveries_free(d, n);
   struct tg_depth dp = depth(w3);
@@ -368,14 +368,50 @@ static void test_extend_lease(void) {
   for (int i = 0; i < 3; i++) { /* a long job keeps its lease */
     tg_sleep_ms(500);
     CHECK(tg_transport_extend_lease(a, &d[0], errstr, sizeof(errstr)) == TG_OK);
-    CHECK(tg_transport_reclaim(b, 10, &db, &nb, errstr, sizeof(errstr)) == TG_OK && nb == 0);
+    CHECK(tg_transport_reclaim(b, 10, NULL, 0, &db, &nb, errstr, sizeof(errstr)) == TG_OK && nb == 0);
     tg_deliveries_free(db, nb);
   }
   tg_sleep_ms(900); /* a stalls: b takes over, a learns it lost the entry */
-  CHECK(tg_transport_reclaim(b, 10, &db, &nb, errstr, sizeof(errstr)) == TG_OK && nb == 1);
+  CHECK(tg_transport_reclaim(b, 10, NULL, 0, &db, &nb, errstr, sizeof(errstr)) == TG_OK && nb == 1);
   CHECK(tg_transport_extend_lease(a, &d[0], errstr, sizeof(errstr)) == TG_ERR_NOT_FOUND);
   tg_deliveries_free(db, nb);
   tg_deliveries_free(d, n);
+  tg_transport_destroy(a);
+  tg_transport_destroy(b);
+}
+
+/* A reclaim renews the entries its own consumer runs (@held) in the same
+ * step: after a stall they are stale too, but only the others are claimed;
+ * a held id that another consumer owns is left with it. */
+static void test_reclaim_keeps_held_entries(void) {
+  tg_transport_t *a = open_env("held", "a", 300, 5);
+  tg_transport_t *b = open_env("held", "b", 300, 5);
+  put_sample(a, "held", false, NULL);
+  put_sample(a, "held", true, NULL);
+  put_sample(a, "held", false, NULL);
+  tg_delivery_t *d, *db, *dr;
+  int n, nb, nr;
+  CHECK(tg_transport_take(a, 2, 0, &d, &n, errstr, sizeof(errstr)) == TG_OK && n == 2);
+  CHECK(tg_transport_take(b, 1, 0, &db, &nb, errstr, sizeof(errstr)) == TG_OK && nb == 1);
+  tg_sleep_ms(400); /* a stall: a's entries are stale now */
+  if (n == 2 && nb == 1) {
+    CHECK(d[0].priority); /* the priority entry is read first */
+    CHECK(tg_transport_extend_lease(b, &db[0], errstr, sizeof(errstr)) == TG_OK);
+    tg_delivery_t held[2] = {d[0], db[0]}; /* a runs d[0]; db[0] is b's, listed by mistake */
+    CHECK(tg_transport_reclaim(a, 10, held, 2, &dr, &nr, errstr, sizeof(errstr)) == TG_OK);
+    CHECK_MSG(nr == 1 && strcmp(dr[0].entry_id, d[1].entry_id) == 0 && dr[0].deliveries == 2,
+              "reclaimed %d", nr);
+    tg_deliveries_free(dr, nr);
+    CHECK(tg_transport_extend_lease(a, &d[0], errstr, sizeof(errstr)) == TG_OK); /* still a's */
+    CHECK(tg_transport_extend_lease(b, &db[0], errstr, sizeof(errstr)) == TG_OK); /* b's */
+    /* without the renewal in the same step, the held entry is reclaimed like the others */
+    tg_sleep_ms(400);
+    CHECK(tg_transport_reclaim(a, 10, NULL, 0, &dr, &nr, errstr, sizeof(errstr)) == TG_OK);
+    CHECK_MSG(nr == 3, "reclaimed %d", nr); /* d[0], d[1] and b's */
+    tg_deliveries_free(dr, nr);
+  }
+  tg_deliveries_free(d, n);
+  tg_deliveries_free(db, nb);
   tg_transport_destroy(a);
   tg_transport_destroy(b);
 }
@@ -392,7 +428,7 @@ static void test_lost_lease_retry_and_dead_letter_change_nothing(void) {
   int n, nb;
   CHECK(tg_transport_take(a, 1, 0, &d, &n, errstr, sizeof(errstr)) == TG_OK && n == 1);
   tg_sleep_ms(400); /* a stalls: b takes over */
-  CHECK(tg_transport_reclaim(b, 10, &db, &nb, errstr, sizeof(errstr)) == TG_OK && nb == 1);
+  CHECK(tg_transport_reclaim(b, 10, NULL, 0, &db, &nb, errstr, sizeof(errstr)) == TG_OK && nb == 1);
   if (n == 1 && nb == 1) {
     tg_err_t err = tg_transport_retry_later(a, &d[0], d[0].job, tg_now_ms(), errstr,
                                             sizeof(errstr));
@@ -400,7 +436,9 @@ static void test_lost_lease_retry_and_dead_letter_change_nothing(void) {
               err, errstr);
     tg_result_t *r = tg_result_for_job(d[0].job);
     tg_result_fail(r, TG_CODE_DIFFUSION_FAILED, "diffusion", false, "from the stalled worker");
-    CHECK(tg_transport_dead_letter(a, &d[0], r, errstr, sizeof(errstr)) == TG_OK);
+    err = tg_transport_dead_letter(a, &d[0], r, errstr, sizeof(errstr));
+    CHECK_MSG(err == TG_ERR_NOT_FOUND && strstr(errstr, "another consumer"), "dead letter: %d %s",
+              err, errstr);
     tg_result_destroy(r);
     struct tg_depth dp = depth(b);
     CHECK_MSG(dp.pending == 1 && dp.delayed == 0 && dp.dead == 0 && dp.waiting == 0,
@@ -711,6 +749,7 @@ int main(int argc, char **argv) {
   RUN(test_depth_after_deletes);
   RUN(test_queue_cap);
   RUN(test_extend_lease);
+  RUN(test_reclaim_keeps_held_entries);
   RUN(test_lost_lease_retry_and_dead_letter_change_nothing);
   RUN(test_env_isolation);
   RUN(test_own_pending_first_after_restart);
