@@ -641,8 +641,10 @@ static bool ready(void *ctx, char *why, size_t n) {
 }
 
 /* After the grace period: give every job still in flight back to the queue,
- * due now, same attempt, so another worker takes it at once. */
-static void hand_back(tg_worker_t *w) {
+ * due now, same attempt, so another worker takes it at once. Returns how
+ * many went back. */
+static int hand_back(tg_worker_t *w) {
+  int handed = 0;
   pthread_mutex_lock(&w->lock);
   for (struct job *x = w->inflight; x; x = x->next) {
     /* not a job another worker runs now, nor one the finisher is finishing */
@@ -655,6 +657,7 @@ static void hand_back(tg_worker_t *w) {
       err = tg_transport_retry_later(w->keeper, &x->d, x->d.job, tg_now_ms(), errstr,
                                      sizeof(errstr));
     if (err == TG_OK) {
+      handed++;
       tg_metrics_job(TG_OUTCOME_HANDED_BACK, TG_CODE_INTERNAL);
       tg_log(TG_WARN, "event=job_handed_back request_id=%s", x->d.request_id);
     } else if (err == TG_ERR_NOT_FOUND) {
@@ -666,6 +669,7 @@ static void hand_back(tg_worker_t *w) {
     }
   }
   pthread_mutex_unlock(&w->lock);
+  return handed;
 }
 
 int tg_worker_run(tg_worker_t *w, volatile sig_atomic_t *stop) {
@@ -734,9 +738,9 @@ int tg_worker_run(tg_worker_t *w, volatile sig_atomic_t *stop) {
   atomic_store(&keeper_quit, true);
   pthread_join(keeper, NULL);
   if (left > 0) {
-    hand_back(w); /* first: the prober may be inside a probe of seconds */
+    int handed = hand_back(w); /* first: the prober may be inside a probe of seconds */
     pthread_join(prober, NULL);
-    tg_log(TG_WARN, "event=worker_stopped handed_back=%d", left);
+    tg_log(TG_WARN, "event=worker_stopped handed_back=%d in_flight=%d", handed, left);
     /* stage threads may be inside a remote call: the process exits under them */
     tg_http_stop(w->http);
     w->http = NULL;

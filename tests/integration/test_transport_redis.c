@@ -384,8 +384,8 @@ static void test_extend_lease(void) {
  * step: after a stall they are stale too, but only the others are claimed;
  * a held id that another consumer owns is left with it. */
 static void test_reclaim_keeps_held_entries(void) {
-  tg_transport_t *a = open_env("held", "a", 300, 5);
-  tg_transport_t *b = open_env("held", "b", 300, 5);
+  tg_transport_t *a = open_env("held", "a", 1000, 5);
+  tg_transport_t *b = open_env("held", "b", 1000, 5);
   put_sample(a, "held", false, NULL);
   put_sample(a, "held", true, NULL);
   put_sample(a, "held", false, NULL);
@@ -393,7 +393,7 @@ static void test_reclaim_keeps_held_entries(void) {
   int n, nb, nr;
   CHECK(tg_transport_take(a, 2, 0, &d, &n, errstr, sizeof(errstr)) == TG_OK && n == 2);
   CHECK(tg_transport_take(b, 1, 0, &db, &nb, errstr, sizeof(errstr)) == TG_OK && nb == 1);
-  tg_sleep_ms(400); /* a stall: a's entries are stale now */
+  tg_sleep_ms(1100); /* a stall: a's entries are stale now */
   if (n == 2 && nb == 1) {
     CHECK(d[0].priority); /* the priority entry is read first */
     CHECK(tg_transport_extend_lease(b, &db[0], errstr, sizeof(errstr)) == TG_OK);
@@ -405,7 +405,7 @@ static void test_reclaim_keeps_held_entries(void) {
     CHECK(tg_transport_extend_lease(a, &d[0], errstr, sizeof(errstr)) == TG_OK); /* still a's */
     CHECK(tg_transport_extend_lease(b, &db[0], errstr, sizeof(errstr)) == TG_OK); /* b's */
     /* without the renewal in the same step, the held entry is reclaimed like the others */
-    tg_sleep_ms(400);
+    tg_sleep_ms(1100);
     CHECK(tg_transport_reclaim(a, 10, NULL, 0, &dr, &nr, errstr, sizeof(errstr)) == TG_OK);
     CHECK_MSG(nr == 3, "reclaimed %d", nr); /* d[0], d[1] and b's */
     tg_deliveries_free(dr, nr);

@@ -223,21 +223,22 @@ def test_stalled_worker_hands_back_nothing_it_lost(e):
     # w1 stalls (SIGSTOP) past the visibility timeout, w2 reclaims the job and runs it;
     # w1 then gets SIGTERM with a short grace: its hand-back must leave w2's delivery alone
     # (acking it and queueing a retry would make the job run a third time)
-    e.start_standin("--latency-ms", "4000")
-    w1 = e.start_worker(name="w1", shutdown_grace_ms=200)
-    w2 = e.start_worker(name="w2")
+    # (the stand-in paints one prompt at a time: w2's waits for w1's, hence the long timeout)
+    e.start_standin("--latency-ms", "5000")
+    w1 = e.start_worker(name="w1", shutdown_grace_ms=200, diffusion_timeout_ms=30000)
     rid = e.put("may-day-shanghai.json")[0]
     e.wait(lambda: e.standin_stats().get("prompts_accepted", 0) >= 1, 10, "the job to start")
-    check(rid in e.log(w1), "w1 took it")
+    w2 = e.start_worker(name="w2", diffusion_timeout_ms=30000)
     w1.send_signal(signal.SIGSTOP)
     e.wait(lambda: "event=entries_reclaimed" in e.log(w2), 10, "w2 to reclaim the job")
     w1.send_signal(signal.SIGCONT)
     check(e.kill(w1, signal.SIGTERM) == 0, "w1 exits 0")
-    r = e.results(1, timeout=20)[0]
-    check(r["request_id"] == rid and r["status"] == "succeeded" and r["worker"] == "w2", str(r))
+    r = e.results(1, timeout=40)[0]
+    # (on a slow machine w1 may finish its copy first: one final result either way)
+    check(r["request_id"] == rid and r["status"] == "succeeded", str(r))
     time.sleep(1.0)
     log = e.log(w1)
-    check("event=job_handed_back" not in log, log[-1500:])
+    check("event=job_handed_back" not in log and "handed_back=0" in log, log[-1500:])
     d = e.depth()
     check(d["pending"] == 0 and d["delayed"] == 0 and d["waiting"] == 0, str(d))
     check(e.standin_stats().get("prompts_received") == 2, "painted twice (w1, then w2), not "
