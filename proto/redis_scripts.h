@@ -53,6 +53,11 @@
   "  if #p == 0 then return 0 end\n"                                                      \
   "  if p[1][2] == consumer then return 1 end\n"                                          \
   "  return -1\n"                                                                         \
+  "end\n"                                                                                 \
+  "local function renew(kin, group, id, consumer)\n"                                      \
+  "  if held_by(kin, group, id, consumer) ~= 1 then return 0 end\n"                       \
+  "  redis.call('XCLAIM', kin, group, consumer, 0, id, 'JUSTID')\n"                       \
+  "  return 1\n"                                                                          \
   "end\n"
 
 /* KEYS: seq, target stream, in, in:prio, idempotency key.
@@ -160,15 +165,13 @@
  * counted), in the same atomic step, so none of them is reclaimed.
  * Returns {stream number (1 prio, 2 normal), id, deliveries, fields} per entry. */
 #define TG_LUA_RECLAIM                                                                    \
+  TG_LUA_HELPERS                                                                          \
   "local out = {}\n"                                                                      \
   "local n_prio = tonumber(ARGV[5])\n"                                                    \
   "for i = 6, #ARGV do\n"                                                                 \
   "  local k = 2\n"                                                                       \
   "  if i - 5 <= n_prio then k = 1 end\n"                                                 \
-  "  local p = redis.call('XPENDING', KEYS[k], ARGV[1], ARGV[i], ARGV[i], 1)\n"           \
-  "  if p[1] and p[1][2] == ARGV[2] then\n"                                               \
-  "    redis.call('XCLAIM', KEYS[k], ARGV[1], ARGV[2], 0, ARGV[i], 'JUSTID')\n"           \
-  "  end\n"                                                                               \
+  "  renew(KEYS[k], ARGV[1], ARGV[i], ARGV[2])\n"                                         \
   "end\n"                                                                                 \
   "local left = tonumber(ARGV[4])\n"                                                      \
   "for k = 1, 2 do\n"                                                                     \
@@ -346,10 +349,8 @@
  * Resets the idle time only while this consumer still owns the entry
  * (XCLAIM alone would take it back from whoever reclaimed it). */
 #define TG_LUA_EXTEND_LEASE                                                               \
-  "local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)\n"             \
-  "if #p == 0 or p[1][2] ~= ARGV[2] then return 0 end\n"                                 \
-  "redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'JUSTID')\n"               \
-  "return 1\n"
+  TG_LUA_HELPERS                                                                          \
+  "return renew(KEYS[1], ARGV[1], ARGV[3], ARGV[2])\n"
 
 /* KEYS: in, in:prio. ARGV: group, entry id. Returns entries deleted. */
 #define TG_LUA_REMOVE                                                                     \

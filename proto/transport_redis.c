@@ -731,16 +731,18 @@ out:
   return err;
 }
 
+/* The error of a call for an entry another consumer holds now (its lease
+ * went there, and the job runs there). */
+static tg_err_t held_elsewhere(const char *entry_id, char *errstr, size_t n) {
+  snprintf(errstr, n, "entry %s is held by another consumer now (its lease was lost)", entry_id);
+  return TG_ERR_NOT_FOUND;
+}
+
 static tg_err_t r_dead_letter(tg_transport_t *t, const tg_delivery_t *d,
                               const struct tg_publish *p, char *errstr, size_t n) {
   int64_t idx = 0;
   tg_err_t err = finish(t, S_DEAD, d, p, &idx, errstr, n);
-  if (err == TG_OK && idx == -2) {
-    snprintf(errstr, n, "entry %s is held by another consumer now (its lease was lost)",
-             d ? d->entry_id : "");
-    return TG_ERR_NOT_FOUND;
-  }
-  return err;
+  return err == TG_OK && idx == -2 ? held_elsewhere(d ? d->entry_id : "", errstr, n) : err;
 }
 
 static tg_err_t r_retry_later(tg_transport_t *t, const tg_delivery_t *d, const char *request_id,
@@ -768,12 +770,7 @@ static tg_err_t r_retry_later(tg_transport_t *t, const tg_delivery_t *d, const c
     return err;
   bool elsewhere = r->type == REDIS_REPLY_INTEGER && r->integer < 0;
   freeReplyObject(r);
-  if (elsewhere) {
-    snprintf(errstr, n, "entry %s is held by another consumer now (its lease was lost)",
-             d->entry_id);
-    return TG_ERR_NOT_FOUND;
-  }
-  return TG_OK;
+  return elsewhere ? held_elsewhere(d->entry_id, errstr, n) : TG_OK;
 }
 
 static tg_err_t r_ack_if_done(tg_transport_t *t, const tg_delivery_t *d, int64_t generation,

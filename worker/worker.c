@@ -504,13 +504,13 @@ static void reclaim_stale(tg_worker_t *w, size_t room) {
   char errstr[512];
   tg_delivery_t *d;
   int nd;
-  if (tg_transport_reclaim(w->keeper, (int)room, held, n_held, &d, &nd, errstr,
-                           sizeof(errstr)) != TG_OK) {
+  tg_err_t err = tg_transport_reclaim(w->keeper, (int)room, held, n_held, &d, &nd, errstr,
+                                      sizeof(errstr));
+  free(held);
+  if (err != TG_OK) {
     tg_log(TG_WARN, "event=reclaim_failed err=\"%s\"", errstr);
-    free(held);
     return;
   }
-  free(held);
   struct job **jobs = nd ? calloc((size_t)nd, sizeof(*jobs)) : NULL;
   if (jobs)
     admit_all(w, w->keeper, d, nd, jobs);
